@@ -1,0 +1,59 @@
+"""Layer activations (feature maps) and dead filters."""
+
+from __future__ import annotations
+
+import torch
+
+from ..hooks import preserved, record, resolve
+from ._inputs import as_input, input_batches
+
+
+@torch.no_grad()
+def activations(net, x, layers) -> dict[str, torch.Tensor]:
+    """Feature maps of one image: layer -> (C, h, w) tensor ((N, C, h, w) for a batch of N > 1).
+
+    x: a (N, C, H, W) model input or anything net.preprocess takes; layers: a name or a list.
+    Linear layers give (D,) vectors.
+    """
+    names = [layers] if isinstance(layers, str) else list(layers)
+    inp = as_input(net, x)
+    with preserved(net), record(net, names) as out:
+        net.model.eval()
+        net.model(inp)
+    missing = [n for n in names if n not in out]
+    if missing:
+        raise ValueError(f"layers {missing} were not run by the model's forward pass")
+    return {n: out[n][0] if len(inp) == 1 else out[n] for n in names}
+
+
+def activation_stats(maps: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-channel statistics of (C, h, w) maps: mean, max, and fraction of values <= 0 (zero after ReLU)."""
+    if not isinstance(maps, torch.Tensor) or maps.dim() < 1:
+        raise TypeError("activation_stats needs a (C, h, w) or (C,) tensor")
+    flat = maps.reshape(maps.shape[0], -1).float()
+    return {"mean": flat.mean(1), "max": flat.max(1).values, "fraction_zero": (flat <= 0).float().mean(1)}
+
+
+@torch.no_grad()
+def dead_filters(net, images, layer: str, batch_size: int = 256) -> torch.Tensor:
+    """(C,) bool: True for channels whose output is never positive over all the images.
+
+    images: a (N, C, H, W) model input, a Dataset of ([0, 1] image, label) or a DataLoader.
+    A channel that is never positive stays zero after its ReLU, passes no gradient, and so
+    has stopped learning.
+    """
+    resolve(net, layer)
+    peak = None
+    with preserved(net), record(net, [layer]) as out:
+        net.model.eval()
+        for x in input_batches(net, images, batch_size):
+            net.model(x)
+            a = out[layer]
+            if a.dim() < 2:
+                raise ValueError(f"layer {layer!r} gives output of shape {tuple(a.shape)}; "
+                                 "dead_filters needs (N, C, ...) activations")
+            m = a.transpose(0, 1).reshape(a.shape[1], -1).amax(1)
+            peak = m if peak is None else torch.maximum(peak, m)
+    if peak is None:
+        raise ValueError("dead_filters got no images")
+    return peak <= 0

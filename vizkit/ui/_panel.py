@@ -1,0 +1,56 @@
+"""What every panel shares: a PNG view, a message line, and errors shown instead of lost."""
+
+from __future__ import annotations
+
+import functools
+import html
+import time
+
+import ipywidgets as widgets
+from matplotlib.figure import Figure
+
+from ..plot import to_png
+
+
+class Panel:
+    """Base of the panels: self.view (PNG image widget), self.message (HTML), self.widget (the layout)."""
+
+    def __init__(self):
+        self.view = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        self.message = widgets.HTML()
+        self.last_error: Exception | None = None
+        self.render_seconds = 0.0
+        self.widget: widgets.Widget = widgets.VBox([self.view, self.message])
+
+    def _guard(self, fn):
+        """Wrap a callback so an exception is shown in the panel (JupyterLab shows callback errors nowhere)."""
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            try:
+                result = fn(*args, **kwargs)
+            except Exception as e:  # noqa: BLE001 - shown to the user and kept in last_error
+                self.last_error = e
+                self.message.value = (f"<span style='color:#b00'><b>{type(e).__name__}</b>: "
+                                      f"{html.escape(str(e))}</span>")
+                return None
+            self.last_error = None
+            return result
+        return run
+
+    def _show(self, fig: Figure) -> None:
+        self.view.value = to_png(fig)
+
+    def _timed_render(self) -> None:
+        start = time.perf_counter()
+        self.render()
+        self.render_seconds = time.perf_counter() - start
+
+    def render(self) -> None:  # overridden by each panel
+        """Draw the current view into self.view."""
+
+    def png(self) -> bytes:
+        """The PNG bytes now shown."""
+        return bytes(self.view.value)
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
