@@ -12,7 +12,7 @@ class FashionCNN(nn.Module):
         super().__init__()
         w = width
         self.features = nn.Sequential(
-            nn.Conv2d(1, w, 3, padding=1), nn.ReLU(),          # conv1: 28x28
+            nn.Conv2d(1, w, 5, padding=2), nn.ReLU(),          # conv1: 28x28, 5x5 filters
             nn.MaxPool2d(2),                                    # pool1: 14x14
             nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(),      # conv2: 14x14
             nn.MaxPool2d(2),                                    # pool2: 7x7

@@ -158,13 +158,14 @@ def main(argv=None) -> None:
     start = time.perf_counter()
     history = train(net, train_set, recipe["epochs"], recipe["lr"], recipe["weight_decay"],
                     batch_size=recipe["batch_size"], momentum=recipe["momentum"],
-                    schedule=recipe["schedule"], augment=recipe["augment"], seed=recipe["seed"])
+                    schedule=recipe["schedule"], augment=recipe["augment"], seed=recipe["seed"],
+                    eval_set=test_set)  # recorded for the curve only; nothing is chosen by it
     seconds = time.perf_counter() - start
     accuracy = evaluate(net, test_set)
     args.out.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), args.out / "fashion-cnn.pt")
     record = dict(model="fashion-cnn", recipe=recipe, test_accuracy=accuracy, test_images=len(test_set),
-                  training_seconds=round(seconds, 1), torch_threads=torch.get_num_threads(),
+                  training_seconds=round(seconds, 1), cpu_threads=torch.get_num_threads(),
                   torch_version=torch.__version__, per_epoch=history.epochs)
     (args.out / "fashion-cnn.json").write_text(json.dumps(record, indent=1))
     print(f"test accuracy {accuracy:.4f} on {len(test_set)} images; trained in {seconds:.0f} s")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 
 import ipywidgets as widgets
 import torch
@@ -109,7 +110,8 @@ class ActivationsPanel(Panel):
             fig = Figure(figsize=(9, 4.6))
             a, b = fig.add_gridspec(1, 2, width_ratios=[1, 2]).subplots()
             show_image(image, a, title=self.image.value)
-            feature_grid(maps, b, normalize="joint" if self.joint.value else "each",
+            feature_grid(maps, b, cols=math.ceil(math.sqrt(2 * maps.shape[0])),
+                         normalize="joint" if self.joint.value else "each",
                          title=f"{self.layer.value}: {maps.shape[0]} maps of {maps.shape[1]}x{maps.shape[2]}")
         else:
             fig = Figure(figsize=(9, 4.6))
@@ -123,7 +125,8 @@ class ActivationsPanel(Panel):
         dead = int((stats["max"] <= 0).sum())
         self.stats.value = (
             f"<b>channel {ch}</b>: mean {stats['mean'][ch]:.3f}, max {stats['max'][ch]:.3f}, "
-            f"fraction ≤ 0 {stats['fraction_zero'][ch]:.1%} &nbsp;|&nbsp; <b>layer {html.escape(self.layer.value)}</b>: "
+            f"fraction ≤ 0 {stats['fraction_zero'][ch]:.1%} &nbsp;|&nbsp; "
+            f"<b>layer {html.escape(self.layer.value)}</b>: "
             f"mean fraction ≤ 0 {stats['fraction_zero'].mean():.1%}, {dead} of {maps.shape[0]} "
             f"channels silent on this image")
         self.message.value = ""

@@ -1,0 +1,56 @@
+"""The shared rule: every technique leaves the model exactly as found, when it works and when it fails.
+
+Add each new technique to TECHNIQUES: a call that works and a call that raises.
+"""
+
+import pytest
+import torch
+
+import vizkit as vk
+from vizkit.hooks import model_state, same_state
+from vizkit.ui import ActivationsPanel
+
+X = torch.zeros(1, 1, 28, 28)
+BAD = torch.zeros(1, 3, 28, 28)  # wrong number of channels
+
+TECHNIQUES = {
+    "activations": (lambda net, x: vk.activations(net, x, ["conv1", "relu3", "fc5"]),
+                    lambda net, x: vk.activations(net, BAD, ["conv1"])),
+    "activations (unknown layer)": (lambda net, x: vk.activations(net, x, "pool2"),
+                                    lambda net, x: vk.activations(net, x, ["conv1", "nope"])),
+    "dead_filters": (lambda net, x: vk.dead_filters(net, x.repeat(4, 1, 1, 1), "conv2"),
+                     lambda net, x: vk.dead_filters(net, BAD, "conv2")),
+    "filter_weights": (lambda net, x: vk.filter_weights(net, "conv1"),
+                       lambda net, x: vk.filter_weights(net, "pool1")),
+    "predict": (lambda net, x: net.predict(x, k=3),
+                lambda net, x: net.predict(x, k=-1)),
+    "ActivationsPanel": (lambda net, x: ActivationsPanel(net, {"x": x[0].clamp(0, 1)}),
+                         lambda net, x: ActivationsPanel(net, {"bad": torch.full((1, 28, 28), 5.0)})),
+}
+
+
+@pytest.mark.parametrize("name", list(TECHNIQUES))
+def test_technique_leaves_model_as_found(name, fresh_fashion, fashion_batch):
+    net, x = fresh_fashion, fashion_batch[0][:1]
+    # an unusual state, so that "restored to the defaults" would not pass by luck
+    net.model.train()
+    net.model.features[3].weight.requires_grad_(False)
+    net.model.classifier[2].bias.grad = torch.full_like(net.model.classifier[2].bias, 0.5)
+    net.model.features[0].register_forward_hook(lambda *a: None)
+    works, fails = TECHNIQUES[name]
+    before = model_state(net)
+    works(net, x)
+    assert same_state(before, model_state(net)), f"{name} changed the model"
+    with pytest.raises((ValueError, KeyError, TypeError)):
+        fails(net, x)
+    assert same_state(before, model_state(net)), f"{name} changed the model when it failed"
+
+
+def test_training_changes_only_the_net_it_trains(fashion_test):
+    trained, other = vk.load("fashion-cnn"), vk.load("fashion-cnn")
+    before = model_state(other)
+    trained_before = model_state(trained)
+    subset = torch.utils.data.Subset(fashion_test, range(64))
+    vk.train(trained, subset, epochs=1, lr=0.01, progress=False)
+    assert same_state(before, model_state(other))
+    assert not same_state(trained_before, model_state(trained))

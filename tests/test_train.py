@@ -1,0 +1,74 @@
+"""train(): learns, is reproducible from its seed, records per-epoch history, rejects bad settings."""
+
+import pytest
+import torch
+
+import vizkit as vk
+from vizkit.nets import fashion_net
+
+
+@pytest.fixture(scope="module")
+def small_sets(fashion_test):
+    return (torch.utils.data.Subset(fashion_test, range(0, 1000)),
+            torch.utils.data.Subset(fashion_test, range(1000, 1500)))
+
+
+def fresh(seed=0):
+    torch.manual_seed(seed)
+    return fashion_net()
+
+
+def test_training_learns_and_records_history(small_sets, tmp_path):
+    train_set, eval_set = small_sets
+    net = fresh()
+    chance = vk.evaluate(net, eval_set)
+    history = vk.train(net, train_set, epochs=3, lr=0.05, weight_decay=5e-4, batch_size=64,
+                       eval_set=eval_set, progress=False)
+    assert len(history.epochs) == 3
+    assert history["loss"][-1] < history["loss"][0]
+    assert history["eval_accuracy"][-1] > max(0.5, chance + 0.3)
+    assert history["eval_accuracy"][-1] == pytest.approx(vk.evaluate(net, eval_set))
+    history.save(tmp_path / "run.json")
+    again = vk.History.load(tmp_path / "run.json")
+    assert again.epochs == history.epochs and again.settings["lr"] == 0.05
+    with pytest.raises(KeyError, match="recorded"):
+        history["nope"]
+
+
+def test_same_seed_same_weights(small_sets):
+    sub = torch.utils.data.Subset(small_sets[0], range(256))
+    a, b = fresh(), fresh()
+    vk.train(a, sub, epochs=1, lr=0.05, augment=True, seed=3, progress=False)
+    vk.train(b, sub, epochs=1, lr=0.05, augment=True, seed=3, progress=False)
+    for pa, pb in zip(a.model.parameters(), b.model.parameters()):
+        assert torch.equal(pa, pb)
+
+
+def test_in_memory_and_item_by_item_datasets_train_identically(fashion_test):
+    """The fast path (dataset.tensors) and the DataLoader path see the same batches."""
+    class ItemByItem(torch.utils.data.Dataset):
+        def __len__(self):
+            return 128
+
+        def __getitem__(self, i):
+            return fashion_test[i]
+
+    class InMemory(ItemByItem):
+        def tensors(self, idx):
+            return fashion_test.tensors(idx)
+
+    a, b = fresh(), fresh()
+    vk.train(a, InMemory(), epochs=1, lr=0.05, batch_size=128, progress=False)
+    vk.train(b, ItemByItem(), epochs=1, lr=0.05, batch_size=128, progress=False)
+    for pa, pb in zip(a.model.parameters(), b.model.parameters()):
+        torch.testing.assert_close(pa, pb)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(epochs=0), "epochs"), (dict(lr=-1), "lr"), (dict(weight_decay=-0.1), "weight_decay"),
+    (dict(batch_size=0), "batch_size"), (dict(schedule="cosine"), "schedule"), (dict(epochs=1.5), "epochs"),
+])
+def test_bad_settings(small_sets, kwargs, words):
+    settings = dict(epochs=1, lr=0.01) | kwargs
+    with pytest.raises(ValueError, match=words):
+        vk.train(fresh(), small_sets[0], **settings)

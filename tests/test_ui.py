@@ -1,0 +1,77 @@
+"""Panels are driven by setting widget values; each change must change what is shown."""
+
+import datetime
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import vizkit as vk
+from vizkit.ui import ActivationsPanel
+
+NOW = datetime.datetime.now(datetime.timezone.utc)
+
+
+@pytest.fixture
+def panel(fashion, fashion_test):
+    images = {"china": vk.sample_image("china"), "boot": fashion_test[0][0], "trouser": fashion_test[2][0]}
+    return ActivationsPanel(fashion, images, layer="relu1")
+
+
+def picture(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)))
+
+
+def test_each_control_changes_the_picture(panel):
+    shown = [panel.png()]
+    assert picture(shown[0]).ndim == 3 and panel.last_error is None
+    panel.layer.value = "conv2"
+    assert panel.channel.max == 63
+    panel.image.value = "boot"
+    panel.mode.value = "one channel"
+    panel.channel.value = 5
+    panel.joint.value = True
+    panel.mode.value = "all channels"
+    shown.append(panel.png())
+    for step in (lambda: setattr(panel.layer, "value", "pool3"), lambda: setattr(panel.image, "value", "trouser"),
+                 lambda: setattr(panel.mode, "value", "one channel"), lambda: setattr(panel.channel, "value", 9)):
+        before = panel.png()
+        step()
+        assert panel.png() != before and panel.last_error is None
+    assert panel.channel.max == 127 and "channel 9" in panel.stats.value
+
+
+def test_stats_line_reports_the_chosen_channel(panel):
+    panel.layer.value = "relu2"
+    panel.channel.value = 3
+    maps = panel.maps()
+    zero = float((maps[3] <= 0).float().mean())
+    assert f"{zero:.1%}" in panel.stats.value
+    assert maps.shape == vk.activations(panel.net, panel.net.preprocess(panel.images["china"]), "relu2")["relu2"].shape
+
+
+def test_channel_change_uses_the_cache(panel, monkeypatch):
+    panel.mode.value = "one channel"
+    calls = []
+    monkeypatch.setattr("vizkit.ui.activations.activations", lambda *a, **k: calls.append(a))
+    panel.channel.value = 4
+    assert not calls and panel.last_error is None
+
+
+def test_upload_adds_an_image_and_errors_are_shown(panel):
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (40, 50, 3), np.uint8)).save(buf, "PNG")
+    panel.upload.value = ({"name": "mine.png", "content": memoryview(buf.getvalue()), "type": "image/png",
+                           "size": len(buf.getvalue()), "last_modified": NOW},)
+    assert panel.image.value == "uploaded: mine.png" and panel.last_error is None
+    panel.upload.value = ({"name": "bad.png", "content": memoryview(b"not an image"), "type": "image/png",
+                           "size": 12, "last_modified": NOW},)
+    assert isinstance(panel.last_error, ValueError) and "not an image" in panel.message.value
+    panel.channel.value = 1  # the panel keeps working after an error
+    assert panel.last_error is None and panel.message.value == ""
+
+
+def test_panel_needs_images(fashion):
+    with pytest.raises(ValueError, match="at least one image"):
+        ActivationsPanel(fashion, {})
