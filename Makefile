@@ -38,7 +38,7 @@ unit: setup
 	$(PY) -m pytest -q tests
 
 notebooks: setup
-	$(PY) -m pytest -q --nbval-lax --current-env notebooks
+	VIZKIT_SMOKE=1 $(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks
 
 test: lint unit notebooks
 

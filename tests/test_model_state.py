@@ -8,10 +8,21 @@ import torch
 
 import vizkit as vk
 from vizkit.hooks import model_state, same_state
-from vizkit.ui import ActivationsPanel
+from vizkit.train import take_snapshot
+from vizkit.ui import ActivationsPanel, FiltersPanel
 
 X = torch.zeros(1, 1, 28, 28)
 BAD = torch.zeros(1, 3, 28, 28)  # wrong number of channels
+
+
+
+def filters_panel_error(net):
+    """Drive a FiltersPanel into an error (it shows errors, so re-raise the one it caught)."""
+    panel = FiltersPanel({"net": net, "kept": {"conv1": torch.zeros(2, 1, 3, 3)}})
+    panel.net.value = "kept"
+    panel.layer.value = "conv2"  # "kept" has no conv2
+    raise panel.last_error
+
 
 TECHNIQUES = {
     "activations": (lambda net, x: vk.activations(net, x, ["conv1", "relu3", "fc5"]),
@@ -22,6 +33,12 @@ TECHNIQUES = {
                      lambda net, x: vk.dead_filters(net, BAD, "conv2")),
     "filter_weights": (lambda net, x: vk.filter_weights(net, "conv1"),
                        lambda net, x: vk.filter_weights(net, "pool1")),
+    "filter_smoothness": (lambda net, x: vk.filter_smoothness(net.model.features[0].weight),
+                          lambda net, x: vk.filter_smoothness(net.model.features[0].bias)),
+    "take_snapshot": (lambda net, x: take_snapshot(net, x.clamp(0, 1), ["relu1", "relu4"]),
+                      lambda net, x: take_snapshot(net, x.clamp(0, 1), ["relu1", "relu9"])),
+    "FiltersPanel": (lambda net, x: FiltersPanel({"net": net}, layer="conv2"),
+                     lambda net, x: filters_panel_error(net)),
     "predict": (lambda net, x: net.predict(x, k=3),
                 lambda net, x: net.predict(x, k=-1)),
     "ActivationsPanel": (lambda net, x: ActivationsPanel(net, {"x": x[0].clamp(0, 1)}),

@@ -100,7 +100,8 @@ def test_preprocess_deprocess_round_trip(fashion, fashion_test):
 def test_predict_agrees_with_the_model(fashion, fashion_test):
     x, y = fashion_test[0]
     inp = fashion.preprocess(x)
-    probs = torch.softmax(fashion.model(inp), 1)[0]
+    with torch.no_grad():
+        probs = torch.softmax(fashion.model(inp), 1)[0]
     top = fashion.predict(inp, k=10)
     assert [name for name, _ in top][0] == fashion.classes[int(probs.argmax())] == fashion.classes[y]
     assert sum(p for _, p in top) == pytest.approx(1.0, abs=1e-5)

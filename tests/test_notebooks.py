@@ -19,7 +19,7 @@ def test_notebook_runs_on_alexnet(notebook, tmp_path, random_weights):
     env = dict(os.environ, TORCH_HOME=str(tmp_path), VIZKIT_MODEL="alexnet", VIZKIT_SMOKE="1",
                VIZKIT_OFFLINE="1", MPLBACKEND="Agg")
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-                             "--current-env", str(notebook)], env=env, capture_output=True, text=True,
+                             "--nbval-current-env", str(notebook)], env=env, capture_output=True, text=True,
                             cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "passed" in result.stdout

@@ -22,7 +22,7 @@ def test_training_learns_and_records_history(small_sets, tmp_path):
     train_set, eval_set = small_sets
     net = fresh()
     chance = vk.evaluate(net, eval_set)
-    history = vk.train(net, train_set, epochs=3, lr=0.05, weight_decay=5e-4, batch_size=64,
+    history = vk.train(net, train_set, epochs=3, lr=0.05, weight_decay=5e-4, batch_size=64, schedule="constant",
                        eval_set=eval_set, progress=False)
     assert len(history.epochs) == 3
     assert history["loss"][-1] < history["loss"][0]
@@ -72,3 +72,31 @@ def test_bad_settings(small_sets, kwargs, words):
     settings = dict(epochs=1, lr=0.01) | kwargs
     with pytest.raises(ValueError, match=words):
         vk.train(fresh(), small_sets[0], **settings)
+
+
+def test_snapshots_follow_the_probe_batch(small_sets, tmp_path):
+    train_set, _ = small_sets
+    net = fresh()
+    h = vk.train(net, train_set, epochs=2, lr=0.05, batch_size=100, snapshot_every=4, progress=False)
+    steps = [s["step"] for s in h.snapshots]
+    assert steps == [0, 4, 8, 10, 12, 16, 20]          # start, every 4 steps, each epoch end
+    assert h.series("epoch")[0] == [s / 10 for s in steps]
+    last = h.snapshots[-1]
+    assert torch.equal(last["filters"], net.model.features[0].weight)
+    # the recorded statistics equal a direct measurement on the same probe batch (first 256 images)
+    probe = train_set.dataset.tensors(torch.arange(256))[0]
+    maps = vk.activations(net, net.normalize(probe), ["relu1", "relu3"])
+    assert last["sparsity"]["relu1"] == pytest.approx(float((maps["relu1"] <= 0).float().mean()))
+    assert torch.equal(last["dead_channels"]["relu3"], vk.dead_filters(net, net.normalize(probe), "relu3"))
+    assert last["maps"]["relu1"].shape == (2, 32, 28, 28) and last["maps"]["relu1"].dtype == torch.float16
+    assert h.snapshots[0]["loss"] is None and h.snapshots[1]["loss"] > 0
+    h.save(tmp_path / "run.pt")
+    again = vk.History.load(tmp_path / "run.pt")
+    assert torch.equal(again.snapshots[-1]["maps"]["relu2"], last["maps"]["relu2"])
+    assert again.series("dead", "relu2") == h.series("dead", "relu2")
+
+
+def test_divergence_stops_and_is_reported(small_sets):
+    net = fresh()
+    h = vk.train(net, small_sets[0], epochs=3, lr=90.0, schedule="constant", batch_size=100, progress=False)
+    assert h.diverged and len(h.epochs) <= 3 and h.snapshots

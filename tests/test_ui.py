@@ -75,3 +75,44 @@ def test_upload_adds_an_image_and_errors_are_shown(panel):
 def test_panel_needs_images(fashion):
     with pytest.raises(ValueError, match="at least one image"):
         ActivationsPanel(fashion, {})
+
+
+@pytest.fixture(scope="module")
+def two_runs(fashion_test):
+    from vizkit.runs import train_run
+
+    data = fashion_test.subset(300)
+    return {name: train_run(dict(lr=lr, schedule="constant"), data, 2, batch_size=100, probe_size=16,
+                            progress=False)[1]
+            for name, lr in (("slow", 0.01), ("fast", 0.1))}
+
+
+def test_training_replay_panel(two_runs):
+    from vizkit.ui import TrainingReplayPanel
+
+    panel = TrainingReplayPanel(two_runs, layer="relu2")
+    assert panel.snapshot.max == 2 and panel.probe.max == 1 and panel.last_error is None
+    for widget, value in ((panel.snapshot, 2), (panel.layer, "relu3"), (panel.probe, 1), (panel.snapshot, 0)):
+        before = panel.png()
+        widget.value = value
+        assert panel.png() != before and panel.last_error is None
+    assert "relu3" in panel.caption.value
+    with pytest.raises(ValueError, match="no snapshots"):
+        TrainingReplayPanel({"empty": vk.History()})
+
+
+def test_filters_panel(fashion):
+    from vizkit.nets import fashion_net
+    from vizkit.ui import FiltersPanel
+
+    panel = FiltersPanel({"trained": fashion, "untrained": fashion_net(),
+                          "kept": {"conv1": vk.filter_weights(fashion, "conv1") * -1}})
+    assert "roughness" in panel.summary.value and panel.channel.disabled
+    for widget, value in ((panel.net, "untrained"), (panel.layer, "conv2"), (panel.channel, 7),
+                          (panel.joint, True), (panel.net, "trained")):
+        before = panel.png()
+        widget.value = value
+        assert panel.png() != before and panel.last_error is None
+    assert panel.channel.max == 31
+    panel.net.value = "kept"  # only conv1 was kept: a clear message, not a traceback
+    assert isinstance(panel.last_error, KeyError) and "conv1" in panel.message.value

@@ -198,6 +198,15 @@ class FashionMNIST(torch.utils.data.Dataset):
         idx = slice(None) if indices is None else torch.as_tensor(indices)
         return self.images[idx].unsqueeze(1).float().div_(255.0), self.labels[idx]
 
+    def subset(self, n: int) -> FashionMNIST:
+        """The first n items (n <= len), as a FashionMNIST sharing this one's memory."""
+        if not isinstance(n, int) or not 1 <= n <= len(self):
+            raise ValueError(f"subset size must be an integer in [1, {len(self)}]; got {n!r}")
+        part = object.__new__(FashionMNIST)
+        part.images, part.labels = self.images[:n], self.labels[:n]
+        part.train, part.root = self.train, self.root
+        return part
+
     def __repr__(self) -> str:
         return f"FashionMNIST({'train' if self.train else 'test'}, {len(self)} images, from {self.root})"
 

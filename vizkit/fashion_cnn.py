@@ -8,7 +8,7 @@ MEAN, STD = (0.2860,), (0.3530,)  # Fashion-MNIST training-set pixel mean and st
 class FashionCNN(nn.Module):
     """(N, 1, 28, 28) normalised images -> (N, 10) logits; three conv blocks, three FC layers."""
 
-    def __init__(self, width: int = 32, hidden: int = 256, dropout: float = 0.4):
+    def __init__(self, width: int = 32, hidden: int = 256, dropout: float = 0.3):
         super().__init__()
         w = width
         self.features = nn.Sequential(

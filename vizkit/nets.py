@@ -230,9 +230,11 @@ def available_models() -> list[str]:
     return ["fashion-cnn"] + sorted(torchvision.models.list_models(module=torchvision.models))
 
 
-def load(name: str, download: bool | None = None) -> Net:
+def load(name: str, download: bool | None = None, pretrained: bool = True) -> Net:
     """The bundled "fashion-cnn" or a torchvision classifier with its ImageNet weights.
 
+    pretrained=False gives the same architecture freshly initialised (from torch's global seed),
+    e.g. to train it yourself or to compare with the trained one.
     Weights come from torch's hub cache ($TORCH_HOME/hub/checkpoints); when missing they are
     downloaded unless download is False (or $VIZKIT_OFFLINE is set), and otherwise a
     WeightsUnavailableError names the file and the folder to put it in.
@@ -240,6 +242,8 @@ def load(name: str, download: bool | None = None) -> Net:
     if not isinstance(name, str):
         raise TypeError(f"load takes a model name (str); got {type(name).__name__} "
                         "(use vk.wrap(module, ...) for a model object)")
+    if name == "fashion-cnn" and not pretrained:
+        return fashion_net()
     if name == "fashion-cnn":
         state = torch.load(BUNDLED_WEIGHTS, map_location="cpu", weights_only=True)
         model = FashionCNN()
@@ -253,7 +257,8 @@ def load(name: str, download: bool | None = None) -> Net:
     import torchvision
     weights = torchvision.models.get_model_weights(name).DEFAULT
     model = torchvision.models.get_model(name, weights=None)
-    model.load_state_dict(_cached_state_dict(weights.url, download))
+    if pretrained:
+        model.load_state_dict(_cached_state_dict(weights.url, download))
     tf = weights.transforms()
     return Net(model, name, weights.meta["categories"], tf.mean, tf.std, tf.crop_size[0],
                resize=tf.resize_size[0])

@@ -66,6 +66,54 @@ def feature_grid(maps, ax=None, cols: int | None = None, normalize: str = "each"
     return ax
 
 
+def filter_grid(weights, ax=None, normalize: str = "each", cols: int | None = None, title: str | None = None,
+                scores=None):
+    """Filters (out, in, kh, kw) as a grid: 3 input channels in colour, 1 in a diverging colormap.
+
+    normalize: "each" stretches every filter to its own range; "joint" uses one range for all,
+    so weak filters look faint. In the diverging map white is 0, red positive, blue negative.
+    Other channel counts show input channel 0 (slice weights[:, k:k+1] to choose another).
+    scores: optional per-filter numbers printed under each tile (e.g. filter_smoothness).
+    """
+    ax = _axes(ax)
+    w = _np(weights)
+    if w.ndim != 4 or w.shape[0] == 0:
+        raise ValueError(f"filter_grid needs (out, in, kh, kw) weights; got shape {w.shape}")
+    if normalize not in ("each", "joint"):
+        raise ValueError(f"normalize must be 'each' or 'joint'; got {normalize!r}")
+    n, c, kh, kw = w.shape
+    cols = cols or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    axes = (1, 2, 3) if normalize == "each" else None
+    pad = max(1, kh // 5)
+    if c == 3:  # colour: map [-m, m] of each filter (or all) to [0, 1], grey = 0
+        m = np.abs(w).max(axis=axes, keepdims=True)
+        tiles = (w / np.where(m > 0, 2 * m, 1) + 0.5).transpose(0, 2, 3, 1)
+        out = np.ones((rows * (kh + pad) - pad, cols * (kw + pad) - pad, 3))
+    else:
+        v = w[:, 0]
+        m = np.abs(v).max(axis=(1, 2) if normalize == "each" else None, keepdims=True)
+        tiles = v / np.where(m > 0, m, 1)
+        out = np.full((rows * (kh + pad) - pad, cols * (kw + pad) - pad), np.nan)
+    for i in range(n):
+        r, k = divmod(i, cols)
+        out[r * (kh + pad):r * (kh + pad) + kh, k * (kw + pad):k * (kw + pad) + kw] = tiles[i]
+    if c == 3:
+        ax.imshow(out, interpolation="nearest")
+    else:
+        ax.imshow(np.ma.masked_invalid(out), cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+    if scores is not None:
+        for i, sc in enumerate(_np(scores)[:n]):
+            r, k = divmod(i, cols)
+            ax.text(k * (kw + pad) + kw / 2 - 0.5, r * (kh + pad) + kh - 0.5, f"{sc:.2f}", fontsize=6,
+                    ha="center", va="bottom", color="black",
+                    bbox=dict(facecolor="white", alpha=0.7, pad=0.3, lw=0))
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
 def show_image(image, ax=None, title: str | None = None):
     """An (H, W, C) or (H, W) array in [0, 1] (e.g. net.deprocess(x)) without axes."""
     ax = _axes(ax)
@@ -107,6 +155,100 @@ def bar_stats(values, ax=None, title: str | None = None, ylabel: str = "", highl
     ax.set_xlim(-0.5, len(v) - 0.5)
     ax.set_xlabel("channel")
     ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def scatter(points, labels=None, ax=None, classes=None, title: str | None = None, size: float = 4):
+    """(N, 2) points coloured by integer class label, with a legend of class names."""
+    ax = _axes(ax, (7, 6))
+    p = _np(points)
+    if p.ndim != 2 or p.shape[1] != 2:
+        raise ValueError(f"scatter needs (N, 2) points; got shape {p.shape}")
+    if labels is None:
+        ax.scatter(p[:, 0], p[:, 1], s=size, lw=0)
+    else:
+        y = np.asarray(labels).astype(int)
+        cmap = __import__("matplotlib").colormaps["tab10" if y.max() < 10 else "tab20"]
+        for c in np.unique(y):
+            name = classes[c] if classes is not None and c < len(classes) else str(c)
+            m = y == c
+            ax.scatter(p[m, 0], p[m, 1], s=size, lw=0, color=cmap(c % cmap.N), label=name)
+        ax.legend(fontsize=7, markerscale=3, loc="best", framealpha=0.8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def thumbnails(points, images, ax=None, zoom: float = 0.6, max_images: int = 400, seed: int = 0,
+               labels=None, title: str | None = None):
+    """Small images placed at their (N, 2) embedded positions (a random max_images of them)."""
+    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+    ax = _axes(ax, (8, 8))
+    p = _np(points)
+    imgs = _np(images)
+    if len(imgs) != len(p):
+        raise ValueError(f"{len(imgs)} images for {len(p)} points")
+    pick = np.random.default_rng(seed).permutation(len(p))[:max_images]
+    ax.scatter(p[:, 0], p[:, 1], s=0)
+    for i in pick:
+        img = imgs[i]
+        if img.ndim == 3 and img.shape[0] in (1, 3):  # (C, H, W) -> (H, W, C)
+            img = img.transpose(1, 2, 0)
+        if img.ndim == 3 and img.shape[2] == 1:
+            img = img[:, :, 0]
+        box = OffsetImage(img, zoom=zoom, cmap="gray" if img.ndim == 2 else None)
+        ax.add_artist(AnnotationBbox(box, p[i], frameon=False, pad=0))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def snap_to_grid(points, rows: int, cols: int) -> np.ndarray:
+    """Assign (N, 2) points to a rows x cols grid, one point per cell, keeping the layout
+    (the classic t-SNE grid). Returns (rows * cols,) point indices, -1 for empty cells."""
+    from scipy.optimize import linear_sum_assignment
+
+    p = _np(points)
+    if rows * cols < 1:
+        raise ValueError("the grid needs at least one cell")
+    lo, hi = p.min(0), p.max(0)
+    q = (p - lo) / np.where(hi > lo, hi - lo, 1)
+    gy, gx = np.meshgrid(np.linspace(0, 1, rows), np.linspace(0, 1, cols), indexing="ij")
+    cells = np.stack([gx.ravel(), 1 - gy.ravel()], 1)
+    cost = ((q[:, None, :] - cells[None, :, :]) ** 2).sum(-1)
+    pts, cl = linear_sum_assignment(cost)
+    out = np.full(rows * cols, -1, dtype=np.int64)
+    out[cl] = pts
+    return out
+
+
+def image_grid(points, images, rows: int = 20, cols: int = 20, ax=None, title: str | None = None):
+    """The classic t-SNE grid: images snapped to a rows x cols grid by their 2-D position."""
+    ax = _axes(ax, (8, 8))
+    imgs = _np(images)
+    if imgs.ndim == 4 and imgs.shape[1] in (1, 3):
+        imgs = imgs.transpose(0, 2, 3, 1)
+    if imgs.ndim == 3:
+        imgs = imgs[..., None]
+    n, h, w, c = imgs.shape
+    if len(_np(points)) != n:
+        raise ValueError(f"{n} images for {len(_np(points))} points")
+    rows = min(rows, math.ceil(n / cols))  # no empty rows when there are few images
+    order = snap_to_grid(points, rows, cols)
+    canvas = np.ones((rows * h, cols * w, c))
+    for cell, i in enumerate(order):
+        if i >= 0:
+            r, k = divmod(cell, cols)
+            canvas[r * h:(r + 1) * h, k * w:(k + 1) * w] = imgs[i]
+    ax.imshow(canvas[..., 0] if c == 1 else canvas, cmap="gray" if c == 1 else None, vmin=0, vmax=1)
+    ax.set_axis_off()
     if title:
         ax.set_title(title)
     return ax
