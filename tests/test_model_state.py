@@ -9,7 +9,7 @@ import torch
 import vizkit as vk
 from vizkit.hooks import model_state, same_state
 from vizkit.train import take_snapshot
-from vizkit.ui import ActivationsPanel, FiltersPanel
+from vizkit.ui import ActivationsPanel, FiltersPanel, NeighboursPanel
 
 X = torch.zeros(1, 1, 28, 28)
 BAD = torch.zeros(1, 3, 28, 28)  # wrong number of channels
@@ -39,6 +39,13 @@ TECHNIQUES = {
                       lambda net, x: take_snapshot(net, x.clamp(0, 1), ["relu1", "relu9"])),
     "FiltersPanel": (lambda net, x: FiltersPanel({"net": net}, layer="conv2"),
                      lambda net, x: filters_panel_error(net)),
+    "features": (lambda net, x: vk.features(net, x.repeat(3, 1, 1, 1), "relu4", progress=False),
+                 lambda net, x: vk.features(net, x, "relu4", pool="median", progress=False)),
+    "features (layer not run)": (lambda net, x: vk.features(net, x, "conv1", pool="max", progress=False),
+                                 lambda net, x: vk.features(net, BAD, "conv1", progress=False)),
+    "NeighboursPanel": (lambda net, x: NeighboursPanel(net, x.clamp(0, 1).repeat(4, 1, 1, 1), [0, 1, 2, 3],
+                                                       {"relu5": torch.rand(4, 128).numpy()}, k=2),
+                        lambda net, x: NeighboursPanel(net, x.repeat(4, 1, 1, 1), [0, 1, 2, 3], {})),
     "predict": (lambda net, x: net.predict(x, k=3),
                 lambda net, x: net.predict(x, k=-1)),
     "ActivationsPanel": (lambda net, x: ActivationsPanel(net, {"x": x[0].clamp(0, 1)}),

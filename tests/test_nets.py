@@ -22,6 +22,14 @@ def test_bundled_fashion_cnn_is_accurate(fashion, fashion_test):
     assert fashion.classes[9] == "Ankle boot" and fashion.input_size == (28, 28) and fashion.channels == 1
 
 
+def test_untrained_architectures(fashion, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # nothing cached, and none needed
+    fresh = vk.load("fashion-cnn", pretrained=False)
+    assert not torch.equal(fresh.model.features[0].weight, fashion.model.features[0].weight)
+    assert fresh.layers == fashion.layers and fresh.classes == fashion.classes
+    assert vk.load("resnet18", pretrained=False).classes[0] == "tench"
+
+
 def test_architecture_is_alexnet_like(fashion):
     convs = [m for m in fashion.model.modules() if isinstance(m, nn.Conv2d)]
     linears = [m for m in fashion.model.modules() if isinstance(m, nn.Linear)]

@@ -116,3 +116,55 @@ def test_filters_panel(fashion):
     assert panel.channel.max == 31
     panel.net.value = "kept"  # only conv1 was kept: a clear message, not a traceback
     assert isinstance(panel.last_error, KeyError) and "conv1" in panel.message.value
+
+
+@pytest.fixture(scope="module")
+def feature_space(fashion, fashion_test):
+    data = fashion_test.subset(300)
+    images, labels = data.tensors()
+    feats = {layer: vk.features(fashion, data, layer, progress=False) for layer in ("pool2", "relu5")}
+    return images, labels, feats
+
+
+def test_neighbours_panel(fashion, feature_space):
+    from vizkit.ui import NeighboursPanel
+
+    images, labels, feats = feature_space
+    panel = NeighboursPanel(fashion, images, labels, feats, k=5)
+    assert panel.last_error is None and "same class" in panel.message.value
+    for widget, value in ((panel.query, 11), (panel.layer, "relu5"), (panel.k, 7), (panel.metric, "euclidean")):
+        before = panel.png()
+        widget.value = value
+        assert panel.png() != before and panel.last_error is None
+    (fi, _), (pi, _) = panel.neighbours()
+    assert len(fi) == 7 and 11 not in fi and list(pi) == list(vk.nearest(panel.pixels, 11, 7, "euclidean")[0])
+    buf = io.BytesIO()
+    Image.fromarray((images[3, 0].numpy() * 255).astype(np.uint8)).save(buf, "PNG")
+    panel.upload.value = ({"name": "q.png", "content": memoryview(buf.getvalue()), "type": "image/png",
+                           "size": len(buf.getvalue()), "last_modified": NOW},)
+    assert panel.use_upload.value and panel.last_error is None
+    (fi, fd), (pi, pd) = panel.neighbours()
+    assert pi[0] == 3 and pd[0] < 1e-4  # the uploaded copy of image 3 finds image 3 first
+    assert fi[0] == 3 and fd[0] < 1e-3  # by features too (up to the PNG's 8-bit rounding)
+    with pytest.raises(ValueError, match="rows"):
+        NeighboursPanel(fashion, images[:10], labels, feats)
+
+
+def test_embedding_panel(feature_space):
+    from vizkit.ui import EmbeddingPanel
+
+    images, labels, feats = feature_space
+    panel = EmbeddingPanel(feats, labels, images=images, classes=vk.FashionMNIST.classes)
+    assert panel.last_error is None and panel.perplexity.disabled
+    for widget, value in ((panel.layer, "relu5"), (panel.method, "tsne"), (panel.perplexity, 10.0),
+                          (panel.show_thumbnails, True), (panel.method, "pca")):
+        before = panel.png()
+        widget.value = value
+        assert panel.png() != before and panel.last_error is None
+    cached = dict(panel._cache)
+    panel.method.value = "tsne"  # back to a computed setting: taken from the cache
+    assert panel._cache.keys() == cached.keys()
+    assert panel.perplexity.continuous_update is False and panel.min_dist.continuous_update is False
+    panel.perplexity.max = 1000
+    panel.perplexity.value = 500  # too large for 300 points: shown, not raised
+    assert isinstance(panel.last_error, ValueError) and "perplexity" in panel.message.value

@@ -3,7 +3,20 @@
 from . import plot, runs
 from .data import FashionMNIST, open_image, sample_image, sample_images
 from .hooks import preserved, record
-from .inspect import activation_stats, activations, dead_filters, filter_smoothness, filter_weights
+from .inspect import (
+    activation_stats,
+    activations,
+    dead_filters,
+    embed,
+    explained_variance,
+    features,
+    filter_smoothness,
+    filter_weights,
+    knn_agreement,
+    nearest,
+    nearest_to,
+    trustworthiness,
+)
 from .nets import Net, WeightsUnavailableError, available_models, load, wrap
 from .train import History, evaluate, train
 
@@ -11,6 +24,7 @@ __version__ = "0.1.0"
 __all__ = [
     "plot", "runs", "FashionMNIST", "open_image", "sample_image", "sample_images", "preserved", "record",
     "activations", "activation_stats", "dead_filters", "filter_weights", "filter_smoothness",
+    "features", "nearest", "nearest_to", "knn_agreement", "embed", "explained_variance", "trustworthiness",
     "Net", "WeightsUnavailableError", "available_models", "load", "wrap",
     "History", "evaluate", "train",
 ]

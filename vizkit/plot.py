@@ -161,7 +161,7 @@ def bar_stats(values, ax=None, title: str | None = None, ylabel: str = "", highl
 
 
 def scatter(points, labels=None, ax=None, classes=None, title: str | None = None, size: float = 4):
-    """(N, 2) points coloured by integer class label, with a legend of class names."""
+    """(N, 2) points coloured by integer class label, with a legend when class names are given."""
     ax = _axes(ax, (7, 6))
     p = _np(points)
     if p.ndim != 2 or p.shape[1] != 2:
@@ -175,7 +175,8 @@ def scatter(points, labels=None, ax=None, classes=None, title: str | None = None
             name = classes[c] if classes is not None and c < len(classes) else str(c)
             m = y == c
             ax.scatter(p[m, 0], p[m, 1], s=size, lw=0, color=cmap(c % cmap.N), label=name)
-        ax.legend(fontsize=7, markerscale=3, loc="best", framealpha=0.8)
+        if classes is not None:
+            ax.legend(fontsize=7, markerscale=3, loc="best", framealpha=0.8)
     ax.set_xticks([])
     ax.set_yticks([])
     if title:

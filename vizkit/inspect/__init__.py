@@ -1,6 +1,10 @@
-"""Looking at the forward pass: activations, dead filters, filter weights."""
+"""Looking at the forward pass: activations, dead filters, filters, feature space."""
 
 from .activations import activation_stats, activations, dead_filters
+from .embed import embed, explained_variance, trustworthiness
+from .features import features, knn_agreement, nearest, nearest_to
 from .filters import filter_smoothness, filter_weights
 
-__all__ = ["activations", "activation_stats", "dead_filters", "filter_weights", "filter_smoothness"]
+__all__ = ["activations", "activation_stats", "dead_filters", "filter_weights", "filter_smoothness",
+           "features", "nearest", "nearest_to", "knn_agreement", "embed", "explained_variance",
+           "trustworthiness"]

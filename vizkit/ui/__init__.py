@@ -1,7 +1,9 @@
 """ipywidgets panels, one per notebook: they call vizkit's functions and render PNGs."""
 
 from .activations import ActivationsPanel
+from .embedding import EmbeddingPanel
 from .filters import FiltersPanel
+from .neighbours import NeighboursPanel
 from .training import TrainingReplayPanel
 
-__all__ = ["ActivationsPanel", "FiltersPanel", "TrainingReplayPanel"]
+__all__ = ["ActivationsPanel", "TrainingReplayPanel", "FiltersPanel", "NeighboursPanel", "EmbeddingPanel"]

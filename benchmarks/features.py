@@ -1,0 +1,50 @@
+"""Images per second of vk.features against a bare forward loop over the same images and batch size
+(goal: at least 0.9 of the bare loop), for several layers of fashion-cnn.
+
+    python benchmarks/features.py [N]
+"""
+
+import sys
+import time
+
+import torch
+
+import vizkit as vk
+
+
+def bare_loop(net, data, batch_size):
+    """What vk.features does, without its machinery: normalise, forward, copy out."""
+    out = []
+    with torch.no_grad():
+        net.model.eval()
+        for start in range(0, len(data), batch_size):
+            x, _ = data.tensors(torch.arange(start, min(start + batch_size, len(data))))
+            out.append(net.model(net.normalize(x)).numpy())
+    return out
+
+
+def best_of(fn, repeats=3):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main():
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
+    torch.set_num_threads(2)
+    net = vk.load("fashion-cnn")
+    data = vk.FashionMNIST(train=False).subset(n)
+    batch = 256
+    bare = best_of(lambda: bare_loop(net, data, batch))
+    print(f"{n} Fashion-MNIST test images, batch {batch}, {torch.get_num_threads()} threads")
+    print(f"{'layer':8} {'vk.features img/s':>18} {'bare full forward img/s':>24} {'ratio':>6}")
+    for layer in ("conv2", "relu3", "fc4", "relu5", "fc6"):
+        t = best_of(lambda layer=layer: vk.features(net, data, layer, batch_size=batch, progress=False))
+        print(f"{layer:8} {n / t:18.0f} {n / bare:24.0f} {bare / t:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
