@@ -255,11 +255,22 @@ def image_grid(points, images, rows: int = 20, cols: int = 20, ax=None, title: s
     return ax
 
 
+def canvas_png(canvas) -> bytes:
+    """PNG bytes of what an Agg canvas holds now (no redraw): for panels that blit their updates."""
+    from PIL import Image
+
+    w, h = canvas.get_width_height(physical=True)
+    img = Image.frombuffer("RGBA", (w, h), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB")
+    buf = io.BytesIO()
+    img.save(buf, format="png", compress_level=1)
+    return buf.getvalue()
+
+
 def to_png(fig, dpi: int = 80) -> bytes:
     """Render a matplotlib Figure to PNG bytes with the Agg backend."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})  # fast over small
     return buf.getvalue()

@@ -7,11 +7,13 @@ import math
 
 import ipywidgets as widgets
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from ..data import open_image
 from ..inspect import activation_stats, activations
-from ..plot import bar_stats, feature_grid, overlay, show_image
+from ..plot import canvas_png, feature_grid, overlay, show_image
 from ._panel import Panel
 
 
@@ -98,30 +100,74 @@ class ActivationsPanel(Panel):
         self.images[name] = open_image(bytes(f["content"]))
         self._cache.pop(name, None)
         self._pictures.pop(name, None)
+        self._key = None  # a new image under an old name: rebuild the figure
         self.image.options = list(self.images)
         self.image.value = name
 
-    def render(self) -> None:
-        """Draw the chosen view and update the statistics line."""
-        maps, ch = self.maps(), self.channel.value
-        image = self.picture()
-        stats = activation_stats(maps)
+    def _build(self) -> dict:
+        """A figure for the current image, layer, view and scale; a channel change only updates it."""
+        maps, image = self.maps(), self.picture()
+        c, h, w = maps.shape
+        fig = Figure(figsize=(9, 4.6))
+        parts = {"fig": fig, "stats": activation_stats(maps)}
         if self.mode.value == "all channels":
-            fig = Figure(figsize=(9, 4.6))
-            a, b = fig.add_gridspec(1, 2, width_ratios=[1, 2]).subplots()
+            a, b = fig.add_axes((0.01, 0.05, 0.3, 0.82)), fig.add_axes((0.33, 0.01, 0.66, 0.9))
             show_image(image, a, title=self.image.value)
-            feature_grid(maps, b, cols=math.ceil(math.sqrt(2 * maps.shape[0])),
-                         normalize="joint" if self.joint.value else "each",
-                         title=f"{self.layer.value}: {maps.shape[0]} maps of {maps.shape[1]}x{maps.shape[2]}")
+            cols = math.ceil(math.sqrt(2 * c))
+            feature_grid(maps, b, cols=cols, normalize="joint" if self.joint.value else "each",
+                         title=f"{self.layer.value}: {c} maps of {h}x{w}", labels=c <= 64)
+            parts["box"] = Rectangle((0, 0), w + 1, h + 1, fill=False, edgecolor="red", lw=1.5)
+            b.add_patch(parts["box"])
+            parts["cols"] = cols
+            parts["dynamic"] = [parts["box"]]
         else:
-            fig = Figure(figsize=(9, 4.6))
-            gs = fig.add_gridspec(2, 2, height_ratios=[3, 1])
-            overlay(image, maps[ch], fig.add_subplot(gs[0, 0]), title=f"{self.layer.value} channel {ch} over the image")
-            feature_grid(maps[ch:ch + 1], fig.add_subplot(gs[0, 1]), labels=False, cmap="inferno",
-                         title=f"channel {ch} alone ({maps.shape[1]}x{maps.shape[2]})")
-            bar_stats(stats["fraction_zero"], fig.add_subplot(gs[1, :]), ylabel="fraction ≤ 0", highlight=ch)
-        fig.tight_layout()
-        self._show(fig)
+            a, b = fig.add_axes((0.03, 0.3, 0.44, 0.62)), fig.add_axes((0.53, 0.3, 0.44, 0.62))
+            bars = fig.add_axes((0.08, 0.07, 0.9, 0.15))
+            parts["over"] = overlay(image, maps[0], a).images[-1]
+            parts["alone"] = b.imshow(maps[0].numpy(), cmap="inferno", interpolation="nearest")
+            b.set_axis_off()
+            zero = parts["stats"]["fraction_zero"].numpy()
+            bars.vlines(range(c), 0, zero, color="tab:blue", lw=max(0.5, 300 / c))
+            parts["mark"] = bars.axvline(0, color="tab:orange", lw=2)
+            bars.set_xlim(-0.5, c - 0.5)
+            bars.set_ylim(0, 1)
+            bars.set_ylabel("fraction ≤ 0", fontsize=8)
+            bars.tick_params(labelsize=7)
+            parts["axes"] = (a, b)
+            parts["dynamic"] = [parts["over"], parts["alone"], parts["mark"], a.title, b.title]
+        # draw everything that stays once; a channel change redraws only the dynamic artists on top
+        for artist in parts["dynamic"]:
+            artist.set_animated(True)
+        parts["canvas"] = FigureCanvasAgg(fig)
+        parts["canvas"].draw()
+        parts["background"] = parts["canvas"].copy_from_bbox(fig.bbox)
+        return parts
+
+    def render(self) -> None:
+        """Draw the chosen view (reusing the figure when only the channel moved) and the statistics."""
+        key = (self.image.value, self.layer.value, self.mode.value, self.joint.value)
+        if getattr(self, "_key", None) != key:
+            self._parts, self._key = self._build(), key
+        parts, maps, ch = self._parts, self.maps(), self.channel.value
+        stats = parts["stats"]
+        c, h, w = maps.shape
+        if "box" in parts:
+            r, k = divmod(ch, parts["cols"])
+            parts["box"].set_xy((k * (w + 1) - 1, r * (h + 1) - 1))
+        else:
+            m = maps[ch].numpy()
+            lo, hi = float(m.min()), float(m.max())
+            for im in (parts["over"], parts["alone"]):
+                im.set_data(m)
+                im.set_clim(lo, hi if hi > lo else lo + 1)
+            parts["mark"].set_xdata([ch, ch])
+            parts["axes"][0].set_title(f"{self.layer.value} channel {ch} over the image", fontsize=10)
+            parts["axes"][1].set_title(f"channel {ch} alone ({h}x{w})", fontsize=10)
+        canvas = parts["canvas"]
+        canvas.restore_region(parts["background"])
+        for artist in parts["dynamic"]:
+            parts["fig"].draw_artist(artist)
+        self.view.value = canvas_png(canvas)
         dead = int((stats["max"] <= 0).sum())
         self.stats.value = (
             f"<b>channel {ch}</b>: mean {stats['mean'][ch]:.3f}, max {stats['max'][ch]:.3f}, "
