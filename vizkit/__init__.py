@@ -4,6 +4,8 @@ from . import plot, runs
 from .data import FashionMNIST, open_image, sample_image, sample_images
 from .hooks import preserved, record
 from .inspect import (
+    RF,
+    TopPatches,
     activation_stats,
     activations,
     dead_filters,
@@ -15,6 +17,9 @@ from .inspect import (
     knn_agreement,
     nearest,
     nearest_to,
+    receptive_field,
+    receptive_fields,
+    top_patches,
     trustworthiness,
 )
 from .nets import Net, WeightsUnavailableError, available_models, load, wrap
@@ -25,6 +30,7 @@ __all__ = [
     "plot", "runs", "FashionMNIST", "open_image", "sample_image", "sample_images", "preserved", "record",
     "activations", "activation_stats", "dead_filters", "filter_weights", "filter_smoothness",
     "features", "nearest", "nearest_to", "knn_agreement", "embed", "explained_variance", "trustworthiness",
+    "RF", "receptive_field", "receptive_fields", "TopPatches", "top_patches",
     "Net", "WeightsUnavailableError", "available_models", "load", "wrap",
     "History", "evaluate", "train",
 ]

@@ -43,6 +43,39 @@ def _data_digest(images) -> str:
                      "for other datasets pass cache='a-name-for-this-dataset'")
 
 
+def layer_outputs(net, images, layer: str, batch_size: int = 256, progress: bool = True, desc: str = ""):
+    """Yield one layer's output for each batch of images, under no_grad, stopping each forward pass
+    at the layer; the model is left as found (also if the caller stops early)."""
+    _, module = resolve(net, layer)
+    grabbed: list[torch.Tensor] = []
+
+    def hook(mod, inputs, output):
+        if not isinstance(output, torch.Tensor):
+            raise ValueError(f"layer {layer!r} ({type(mod).__name__}) returns a {type(output).__name__}, "
+                             "not a tensor; choose one of its sub-layers")
+        grabbed.append(output)
+        raise _Stop
+
+    with torch.no_grad(), preserved(net):
+        net.model.eval()
+        handle = module.register_forward_hook(hook)
+        bar = tqdm(total=_count(images), desc=desc or layer, unit="img", disable=not progress, mininterval=0.5)
+        try:
+            for x in input_batches(net, images, batch_size):
+                grabbed.clear()
+                try:
+                    net.model(x)
+                except _Stop:
+                    pass
+                if not grabbed:
+                    raise ValueError(f"layer {layer!r} was not run by the model's forward pass")
+                bar.update(len(x))
+                yield grabbed[0]
+        finally:
+            bar.close()
+            handle.remove()
+
+
 def features(net, images, layer: str, batch_size: int = 256, pool: str | None = None,
              cache: bool | str = False, progress: bool = True) -> np.ndarray:
     """(N, D) float32 features of every image at one layer, streamed in batches under no_grad.
@@ -56,7 +89,7 @@ def features(net, images, layer: str, batch_size: int = 256, pool: str | None = 
         raise ValueError(f"pool must be None, 'avg' or 'max'; got {pool!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
-    _, module = resolve(net, layer)
+    resolve(net, layer)
     n = _count(images)
     if n == 0:
         raise ValueError("features got no images")
@@ -70,41 +103,15 @@ def features(net, images, layer: str, batch_size: int = 256, pool: str | None = 
         if path.exists():
             return np.load(path)
     out: np.ndarray | None = None
-    grabbed: list[torch.Tensor] = []
-
-    def hook(mod, inputs, output):
-        if not isinstance(output, torch.Tensor):
-            raise ValueError(f"layer {layer!r} ({type(mod).__name__}) returns a {type(output).__name__}, "
-                             "not a tensor; choose one of its sub-layers")
-        grabbed.append(output)
-        raise _Stop
-
     start = 0
-    with torch.no_grad(), preserved(net):
-        net.model.eval()
-        handle = module.register_forward_hook(hook)
-        try:
-            bar = tqdm(total=n, desc=f"features {layer}", unit="img", disable=not progress)
-            for x in input_batches(net, images, batch_size):
-                grabbed.clear()
-                try:
-                    net.model(x)
-                except _Stop:
-                    pass
-                if not grabbed:
-                    raise ValueError(f"layer {layer!r} was not run by the model's forward pass")
-                a = grabbed[0]
-                if pool is not None and a.dim() == 4:
-                    a = a.mean((2, 3)) if pool == "avg" else a.amax((2, 3))
-                a = a.reshape(len(a), -1).float().cpu().numpy()
-                if out is None:
-                    out = np.empty((n, a.shape[1]), dtype=np.float32)
-                out[start:start + len(a)] = a
-                start += len(a)
-                bar.update(len(a))
-            bar.close()
-        finally:
-            handle.remove()
+    for a in layer_outputs(net, images, layer, batch_size, progress, desc=f"features {layer}"):
+        if pool is not None and a.dim() == 4:
+            a = a.mean((2, 3)) if pool == "avg" else a.amax((2, 3))
+        a = a.reshape(len(a), -1).float().cpu().numpy()
+        if out is None:
+            out = np.empty((n, a.shape[1]), dtype=np.float32)
+        out[start:start + len(a)] = a
+        start += len(a)
     if start != n:
         raise ValueError(f"expected {n} images but the data yielded {start}")
     if path is not None:

@@ -1,0 +1,91 @@
+"""top_patches against brute force; merging shards equals one pass; crops follow the receptive field."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import vizkit as vk
+
+
+@pytest.fixture(scope="module")
+def images(fashion_test):
+    return fashion_test.subset(300)
+
+
+def brute_force(net, data, layer, k):
+    """Every image's map, every channel: sort (value desc, index asc), take k."""
+    x, _ = data.tensors()
+    maps = vk.activations(net, net.normalize(x), layer)[layer]  # (N, C, h, w)
+    n, c, h, w = maps.shape
+    out = []
+    for ch in range(c):
+        entries = []
+        for i in range(n):
+            m = maps[i, ch]
+            pos = int(torch.argmax(m.flatten()))
+            entries.append((-float(m.flatten()[pos]), i, pos // w, pos % w))
+        entries.sort()
+        out.append(entries[:k])
+    return out
+
+
+@pytest.mark.parametrize("layer", ["conv1", "relu2", "pool3"])
+def test_top_patches_equal_brute_force(fashion, images, layer):
+    got = vk.top_patches(fashion, images, layer, k=5, batch_size=64, progress=False)
+    ref = brute_force(fashion, images, layer, 5)
+    assert got.values.shape == (len(ref), 5)
+    for ch, entries in enumerate(ref):
+        assert got.indices[ch].tolist() == [e[1] for e in entries]
+        assert got.ys[ch].tolist() == [e[2] for e in entries] and got.xs[ch].tolist() == [e[3] for e in entries]
+        np.testing.assert_allclose(got.values[ch].numpy(), [-e[0] for e in entries], rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=15, deadline=None)
+@given(cuts=st.lists(st.integers(1, 79), min_size=1, max_size=3, unique=True), k=st.integers(1, 6))
+def test_merging_shards_equals_one_pass(fashion, fashion_test, cuts, k):
+    """Exact equality; batch_size=1 so every image's maps are computed the same way in every run
+    (oneDNN's sums can differ in the last bit between batch shapes)."""
+    batch = 1
+    data = fashion_test.subset(80)
+    whole = vk.top_patches(fashion, data, "conv2", k=k, batch_size=batch, progress=False)
+    bounds = [0, *sorted(cuts), 80]
+    shards = [vk.top_patches(fashion, torch.utils.data.Subset(fashion_test, range(a, b)), "conv2", k=k,
+                             batch_size=batch, progress=False) for a, b in zip(bounds, bounds[1:])]
+    merged = shards[0]
+    for s in shards[1:]:
+        merged = merged.merge(s)
+    for f in ("values", "indices", "ys", "xs"):
+        assert torch.equal(getattr(merged, f), getattr(whole, f)), f
+
+
+def test_crops_follow_the_field_and_show_clipping(fashion, images):
+    tp = vk.top_patches(fashion, images, "conv3", k=4, progress=False)
+    rf = tp.rf
+    assert rf.size == (20, 20) and rf.stride == (4, 4) and rf.start == (-8, -8)
+    for ch in range(3):
+        crops = tp.crops(ch)
+        assert crops.shape == (4, 20, 20, 1)
+        for crop, (top, left, bottom, right), idx in zip(crops, tp.boxes(ch), tp.indices[ch].tolist()):
+            img = images[idx][0][0].numpy()
+            inside = ~np.isnan(crop[..., 0])
+            rows = np.arange(top, bottom)
+            cols = np.arange(left, right)
+            valid = ((rows >= 0) & (rows < 28))[:, None] & ((cols >= 0) & (cols < 28))[None, :]
+            assert np.array_equal(inside, valid)  # NaN exactly where the field leaves the image
+            keep_r, keep_c = rows[(rows >= 0) & (rows < 28)], cols[(cols >= 0) & (cols < 28)]
+            np.testing.assert_array_equal(crop[..., 0][inside], img[np.ix_(keep_r, keep_c)].ravel())
+    with pytest.raises(ValueError, match="channel"):
+        tp.crops(128)
+
+
+def test_bad_input(fashion, images):
+    with pytest.raises(ValueError, match="k must"):
+        vk.top_patches(fashion, images, "conv1", k=0)
+    with pytest.raises(ValueError, match="not maps"):
+        vk.top_patches(fashion, images, "fc4", progress=False)
+    tp = vk.top_patches(fashion, images.subset(3), "conv1", k=5, progress=False)
+    assert tp.indices[0].tolist()[3:] == [-1, -1] and len(tp.crops(0)) == 3  # fewer images than k
+    with pytest.raises(ValueError, match="different layers"):
+        tp.merge(vk.top_patches(fashion, images.subset(3), "conv2", k=5, progress=False))
