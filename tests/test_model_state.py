@@ -9,7 +9,7 @@ import torch
 import vizkit as vk
 from vizkit.hooks import model_state, same_state
 from vizkit.train import take_snapshot
-from vizkit.ui import ActivationsPanel, FiltersPanel, NeighboursPanel
+from vizkit.ui import ActivationsPanel, FieldPanel, FiltersPanel, NeighboursPanel, PatchesPanel
 
 X = torch.zeros(1, 1, 28, 28)
 BAD = torch.zeros(1, 3, 28, 28)  # wrong number of channels
@@ -50,6 +50,10 @@ TECHNIQUES = {
                         lambda net, x: vk.receptive_field(net, "conv9")),
     "top_patches": (lambda net, x: vk.top_patches(net, x.repeat(5, 1, 1, 1), "conv2", k=2, progress=False),
                     lambda net, x: vk.top_patches(net, x, "fc4", progress=False)),
+    "FieldPanel": (lambda net, x: FieldPanel(net, {"x": x[0].clamp(0, 1)}),
+                   lambda net, x: FieldPanel(net, {"x": x[0].clamp(0, 1)}, layers=["conv9"])),
+    "PatchesPanel": (lambda net, x: PatchesPanel(net, vk.FashionMNIST(train=False).subset(20), ["conv2"], k=2),
+                     lambda net, x: PatchesPanel(net, vk.FashionMNIST(train=False).subset(20), [])),
     "predict": (lambda net, x: net.predict(x, k=3),
                 lambda net, x: net.predict(x, k=-1)),
     "ActivationsPanel": (lambda net, x: ActivationsPanel(net, {"x": x[0].clamp(0, 1)}),

@@ -5,6 +5,7 @@ import io
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import vizkit as vk
@@ -168,3 +169,33 @@ def test_embedding_panel(feature_space):
     panel.perplexity.max = 1000
     panel.perplexity.value = 500  # too large for 300 points: shown, not raised
     assert isinstance(panel.last_error, ValueError) and "perplexity" in panel.message.value
+
+
+def test_field_panel(fashion, fashion_test):
+    from vizkit.ui import FieldPanel
+
+    panel = FieldPanel(fashion, {"boot": fashion_test[0][0], "bag": fashion_test[18][0]})
+    for widget, value in ((panel.layer, "conv3"), (panel.y, 3), (panel.x, 5), (panel.image, "bag")):
+        before = panel.png()
+        widget.value = value
+        assert panel.png() != before and panel.last_error is None
+    assert panel.y.max == 6 and "rows 4…23" in panel.caption.value  # -8 + 3 * 4 = 4, size 20
+
+
+def test_patches_panel(fashion, fashion_test, monkeypatch):
+    from vizkit.ui import PatchesPanel
+
+    data = fashion_test.subset(200)
+    panel = PatchesPanel(fashion, data, ["conv1", "conv3"], k=4)
+    panel.layer.value = "conv3"
+    assert panel.channel.max == 127
+    calls = []
+    monkeypatch.setattr("vizkit.ui.patches.top_patches", lambda *a, **k: calls.append(a))
+    for value in (3, 4):
+        before = panel.png()
+        panel.channel.value = value
+        assert panel.png() != before and panel.last_error is None
+    panel.layer.value = "conv1"  # computed before: from the cache
+    assert not calls
+    expected = vk.top_patches(fashion, data, "conv1", k=4, progress=False)
+    assert torch.equal(panel.result("conv1").indices, expected.indices)

@@ -4,6 +4,8 @@ from .activations import ActivationsPanel
 from .embedding import EmbeddingPanel
 from .filters import FiltersPanel
 from .neighbours import NeighboursPanel
+from .patches import FieldPanel, PatchesPanel
 from .training import TrainingReplayPanel
 
-__all__ = ["ActivationsPanel", "TrainingReplayPanel", "FiltersPanel", "NeighboursPanel", "EmbeddingPanel"]
+__all__ = ["ActivationsPanel", "TrainingReplayPanel", "FiltersPanel", "NeighboursPanel", "EmbeddingPanel",
+           "FieldPanel", "PatchesPanel"]
