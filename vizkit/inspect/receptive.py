@@ -138,9 +138,7 @@ def _fields(net) -> tuple[dict[str, _Field], dict[str, str]]:
         if node.op == "placeholder":
             fields[node.name] = _Field((1, 1), (1, 1), (0, 0))
             continue
-        if node.op == "output":
-            continue
-        if node.op == "get_attr":
+        if node.op in ("output", "get_attr"):
             continue
         inputs = [fields[a.name] for a in tensor_args if a.name in fields]
         if node.op == "call_function" and node.target is torch.cat:
@@ -150,34 +148,25 @@ def _fields(net) -> tuple[dict[str, _Field], dict[str, str]]:
         field = inputs[0]
         if node.op == "call_module":
             field = _module_field(modules[node.target], field, node, tensor_args[0])
-        elif node.op == "call_function":
-            if node.target in FLATTENS_FUNCTIONS:
+        else:  # call_function or call_method
+            is_function = node.op == "call_function"
+            flattens = FLATTENS_FUNCTIONS if is_function else FLATTENS_METHODS
+            merges = MERGES if is_function else POINTWISE_METHODS
+            if node.target in flattens:
                 shape_in = _shape(tensor_args[0])
                 field = field.everything(shape_in[2:]) if shape_in is not None and len(shape_in) == 4 else field
-            elif node.target in MERGES:
+            elif node.target in merges:  # elementwise with several inputs: the union of their fields
                 for other in inputs[1:]:
                     field = field.union(other)
-            elif node.target not in POINTWISE_FUNCTIONS:
-                raise ValueError(f"receptive_field does not support the function {node.target} in {net.name}")
-        elif node.op == "call_method":
-            if node.target in FLATTENS_METHODS:
-                shape_in = _shape(tensor_args[0])
-                field = field.everything(shape_in[2:]) if shape_in is not None and len(shape_in) == 4 else field
-            elif node.target in POINTWISE_METHODS:
-                for other in inputs[1:]:
-                    field = field.union(other)
-            else:
-                raise ValueError(f"receptive_field does not support the method .{node.target}() in {net.name}")
+            elif not (is_function and node.target in POINTWISE_FUNCTIONS):
+                what = f"function {node.target}" if is_function else f"method .{node.target}()"
+                raise ValueError(f"receptive_field does not support the {what} in {net.name}")
         fields[node.name] = field
         for path in node.meta.get("nn_module_stack", {}):
             last_node[path] = node.name
         if node.op == "call_module":
             last_node[node.target] = node.name
     return fields, last_node
-
-
-def _module_path(stack_key: str) -> str:
-    return stack_key
 
 
 def receptive_field(net, layer: str) -> RF:
