@@ -5,9 +5,9 @@
 """
 
 import sys
-import time
 
 import torch
+from _timing import best_of
 
 import vizkit as vk
 
@@ -21,15 +21,6 @@ def bare_loop(net, data, batch_size):
             x, _ = data.tensors(torch.arange(start, min(start + batch_size, len(data))))
             out.append(net.model(net.normalize(x)).numpy())
     return out
-
-
-def best_of(fn, repeats=3):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main():

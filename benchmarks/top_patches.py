@@ -6,9 +6,9 @@ slower), and its peak memory at two dataset sizes (goal: flat).
 
 import subprocess
 import sys
-import time
 
 import torch
+from _timing import best_of
 
 import vizkit as vk
 
@@ -19,15 +19,6 @@ def bare(model, net, data, batch):
         for start in range(0, len(data), batch):
             x, _ = data.tensors(torch.arange(start, min(start + batch, len(data))))
             model(net.normalize(x))
-
-
-def best_of(fn, repeats=3):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def peak_rss_mib(size: int) -> float:

@@ -37,6 +37,13 @@ class Panel:
             return result
         return run
 
+    @staticmethod
+    def _set_max(slider, top: int) -> None:
+        """Give an integer slider the range [0, top], keeping its value inside, as one change."""
+        with slider.hold_trait_notifications():
+            slider.max = top
+            slider.value = min(slider.value, top)
+
     def _show(self, fig: Figure) -> None:
         self.view.value = to_png(fig)
 

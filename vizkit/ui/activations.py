@@ -86,9 +86,7 @@ class ActivationsPanel(Panel):
 
     def _on_layer(self, change):
         c = self.maps().shape[0]
-        with self.channel.hold_trait_notifications():
-            self.channel.max = c - 1
-            self.channel.value = min(self.channel.value, c - 1)
+        self._set_max(self.channel, c - 1)
         self._timed_render()
 
     def _on_upload(self, change):

@@ -56,9 +56,7 @@ class FiltersPanel(Panel):
     def _on_layer(self, change):
         w = self.weights()
         colour = w.shape[1] == 3
-        with self.channel.hold_trait_notifications():
-            self.channel.max = 0 if colour else w.shape[1] - 1
-            self.channel.value = min(self.channel.value, self.channel.max)
+        self._set_max(self.channel, 0 if colour else w.shape[1] - 1)
         self.channel.disabled = colour or w.shape[1] == 1
         self._timed_render()
 

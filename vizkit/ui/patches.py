@@ -62,9 +62,8 @@ class FieldPanel(Panel):
 
     def _on_layer(self, change):
         h, w = self._state()["maps"][self.layer.value].shape[1:]
-        with self.y.hold_trait_notifications(), self.x.hold_trait_notifications():
-            self.y.max, self.x.max = h - 1, w - 1
-            self.y.value, self.x.value = min(self.y.value, h - 1), min(self.x.value, w - 1)
+        self._set_max(self.y, h - 1)
+        self._set_max(self.x, w - 1)
         self._timed_render()
 
     def render(self) -> None:
@@ -121,9 +120,7 @@ class PatchesPanel(Panel):
 
     def _on_layer(self, change):
         c = self.result().values.shape[0]
-        with self.channel.hold_trait_notifications():
-            self.channel.max = c - 1
-            self.channel.value = min(self.channel.value, c - 1)
+        self._set_max(self.channel, c - 1)
         self._timed_render()
 
     def render(self) -> None:
