@@ -39,7 +39,7 @@ def test_record_rejects_non_tensor_outputs():
             return x, x
 
     model = torch.nn.Sequential(Pair())
-    with pytest.raises(TypeError, match="not a tensor"), record(model, "0"):
+    with pytest.raises(ValueError, match="not a tensor"), record(model, "0"):
         model(torch.zeros(1))
 
 
@@ -64,3 +64,87 @@ def test_preserved_restores_everything_even_on_error(fresh_fashion):
         net.model.features[0].bias += 1
     assert not same_state(before, model_state(net))
     assert isinstance(vk.preserved, type(preserved))
+
+
+def test_preserved_restores_grads_that_backward_accumulated_in_place(fresh_fashion, fashion_batch):
+    net, x = fresh_fashion, fashion_batch[0][:2]
+    bias = net.model.classifier[-1].bias
+    bias.grad = torch.full_like(bias, 0.25)
+    kept = bias.grad
+    with preserved(net):
+        net.model(x).sum().backward()  # adds into the existing .grad tensor
+        assert not torch.equal(kept, torch.full_like(bias, 0.25))
+    assert bias.grad is kept and torch.equal(bias.grad, torch.full_like(bias, 0.25))
+
+
+def test_preserved_restores_flags_hooks_set_and_grad_mode(fresh_fashion):
+    net = fresh_fashion
+    relu = net.model.features[1]
+    relu.inplace = True
+    before = model_state(net)
+    with preserved(net):
+        net.model.features[0].register_full_backward_hook(lambda *a: None)
+        relu.inplace = False
+        torch.set_grad_enabled(False)
+    assert torch.is_grad_enabled() and relu.inplace
+    assert net.model.features[0]._is_full_backward_hook is None
+    assert same_state(before, model_state(net))
+    net.model.features[0].register_backward_hook(lambda *a: None)  # mixing would raise if the flag leaked
+
+
+def test_model_state_notices_flags_and_grad_mode(fresh_fashion):
+    net = fresh_fashion
+    before = model_state(net)
+    net.model.features[1].inplace = True
+    assert not same_state(before, model_state(net))
+    net.model.features[1].inplace = False
+    with torch.no_grad():
+        assert not same_state(before, model_state(net))
+
+
+def test_record_keep_graph_gives_the_tensor_the_forward_pass_used(fashion, fashion_batch):
+    x = fashion_batch[0][:1].clone().requires_grad_(True)
+    model = torchvision_like_inplace(fashion)
+    with record(model, "features.0", keep_graph=True) as rec:
+        out = rec.forward(x)
+        assert not model.features[1].inplace  # in-place ReLU off while recording the graph
+    assert model.features[1].inplace
+    (g,) = torch.autograd.grad(out[0, 3], rec["features.0"])
+    assert g.shape == rec["features.0"].shape and g.abs().sum() > 0
+    assert (rec["features.0"] < 0).any()  # not overwritten by the ReLU that follows
+
+
+def torchvision_like_inplace(fashion):
+    import copy
+
+    model = copy.deepcopy(fashion.model)
+    for m in model.modules():
+        if isinstance(m, torch.nn.ReLU):
+            m.inplace = True
+    return model
+
+
+def test_record_stop_ends_the_forward_pass(fresh_fashion, fashion_batch):
+    net = fresh_fashion
+    ran = []
+    net.model.classifier.register_forward_hook(lambda *a: ran.append(1))
+    with record(net, ["conv1", "relu2"], stop=True) as rec:
+        assert rec.forward(fashion_batch[0][:2]) is None
+    assert not ran and set(rec) == {"conv1", "relu2"}
+    with record(net, "fc6", stop=True) as rec:
+        assert rec.forward(fashion_batch[0][:2]) is None and list(rec) == ["fc6"]
+
+
+def test_resolve_target(fashion):
+    from vizkit.hooks import resolve_target
+
+    assert resolve_target(fashion, "Bag") == 8 == resolve_target(fashion, "bag") == resolve_target(fashion, 8)
+    assert resolve_target(fashion, torch.tensor(8)) == 8
+    with pytest.raises(KeyError, match="'Sandal'"):
+        resolve_target(fashion, "Sandals")
+    with pytest.raises(ValueError, match=r"\[0, 9\]"):
+        resolve_target(fashion, 10)
+    with pytest.raises(TypeError):
+        resolve_target(fashion, 1.5)
+    with pytest.raises(TypeError):
+        resolve_target(fashion, True)

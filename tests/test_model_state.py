@@ -58,24 +58,57 @@ TECHNIQUES = {
                 lambda net, x: net.predict(x, k=-1)),
     "ActivationsPanel": (lambda net, x: ActivationsPanel(net, {"x": x[0].clamp(0, 1)}),
                          lambda net, x: ActivationsPanel(net, {"bad": torch.full((1, 28, 28), 5.0)})),
+    "deconvnet": (lambda net, x: vk.deconvnet(net, x, "pool2", 3),
+                  lambda net, x: vk.deconvnet(net, x, "fc4", 3)),
+    "deconvnet_steps": (lambda net, x: vk.deconvnet_steps(net, x, "relu3", 3, position=(1, 2)),
+                        lambda net, x: vk.deconvnet_steps(net, x, "relu3", 3, position=(7, 0))),
+    "backprop": (lambda net, x: vk.backprop(net, x, "conv3", 3),
+                 lambda net, x: vk.backprop(net, x, "conv3", 300)),
+    "guided_backprop": (lambda net, x: vk.guided_backprop(net, x, "fc5", 3),
+                        lambda net, x: vk.guided_backprop(net, x, "fc5", 3, position=(0, 0))),
+    "saliency": (lambda net, x: vk.saliency(net, x, "Bag", smooth=2),
+                 lambda net, x: vk.saliency(net, x, "Bags")),
+    "grad_cam": (lambda net, x: vk.grad_cam(net, x, 3, "relu2"),
+                 lambda net, x: vk.grad_cam(net, x, 3, "fc6")),
+    "guided_grad_cam": (lambda net, x: vk.guided_grad_cam(net, x, 3, "conv3"),
+                        lambda net, x: vk.guided_grad_cam(net, x, 11, "conv3")),
+    "occlusion": (lambda net, x: vk.occlusion(net, x, 3, 7, 7, progress=False),
+                  lambda net, x: vk.occlusion(net, x, 3, 7, 0, progress=False)),
+    "occlusion_activation": (lambda net, x: vk.occlusion_activation(net, x, "conv2", 1, 7, 7, progress=False),
+                             lambda net, x: vk.occlusion_activation(net, x, "conv2", 99, 7, 7, progress=False)),
 }
 
 
+@pytest.mark.parametrize("grad_mode", [True, False], ids=["grad", "no_grad"])
 @pytest.mark.parametrize("name", list(TECHNIQUES))
-def test_technique_leaves_model_as_found(name, fresh_fashion, fashion_batch):
-    net, x = fresh_fashion, fashion_batch[0][:1]
+def test_technique_leaves_model_as_found(name, grad_mode, fresh_fashion, fashion_batch):
+    net, x = fresh_fashion, fashion_batch[0][:1].clone()
     # an unusual state, so that "restored to the defaults" would not pass by luck
     net.model.train()
     net.model.features[3].weight.requires_grad_(False)
     net.model.classifier[2].bias.grad = torch.full_like(net.model.classifier[2].bias, 0.5)
+    net.model.features[0].weight.grad = torch.zeros_like(net.model.features[0].weight)
     net.model.features[0].register_forward_hook(lambda *a: None)
+    net.model.features[1].inplace = True  # as in torchvision's AlexNet and VGG
+    net.model.features[4].register_full_backward_hook(lambda *a: None)
     works, fails = TECHNIQUES[name]
-    before = model_state(net)
-    works(net, x)
-    assert same_state(before, model_state(net)), f"{name} changed the model"
-    with pytest.raises((ValueError, KeyError, TypeError)):
-        fails(net, x)
-    assert same_state(before, model_state(net)), f"{name} changed the model when it failed"
+    kept = x.clone()
+    with torch.set_grad_enabled(grad_mode):
+        before = model_state(net)
+        works(net, x)
+        assert same_state(before, model_state(net)), f"{name} changed the model"
+        with pytest.raises((ValueError, KeyError, TypeError)):
+            fails(net, x)
+        assert same_state(before, model_state(net)), f"{name} changed the model when it failed"
+        assert torch.is_grad_enabled() == grad_mode
+    assert torch.equal(x, kept) and not x.requires_grad and x.grad is None, f"{name} changed its input"
+
+
+def test_layer_outputs_does_not_leak_no_grad_to_the_caller(fashion, fashion_batch):
+    from vizkit.inspect.features import layer_outputs
+
+    for _ in layer_outputs(fashion, fashion_batch[0], "conv2", batch_size=16, progress=False):
+        assert torch.is_grad_enabled()
 
 
 def test_training_changes_only_the_net_it_trains(fashion_test):

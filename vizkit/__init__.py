@@ -1,6 +1,20 @@
 """vizkit: visualizing and understanding convolutional networks, one lecture topic per function."""
 
 from . import plot, runs
+from .attribute import (
+    DeconvStep,
+    backprop,
+    deconvnet,
+    deconvnet_steps,
+    grad_cam,
+    guided_backprop,
+    guided_grad_cam,
+    mass_share,
+    occlusion,
+    occlusion_activation,
+    occlusion_probs,
+    saliency,
+)
 from .data import FashionMNIST, open_image, sample_image, sample_images
 from .hooks import preserved, record
 from .inspect import (
@@ -33,4 +47,6 @@ __all__ = [
     "RF", "receptive_field", "receptive_fields", "TopPatches", "top_patches",
     "Net", "WeightsUnavailableError", "available_models", "load", "wrap",
     "History", "evaluate", "train",
+    "deconvnet", "deconvnet_steps", "DeconvStep", "backprop", "guided_backprop", "saliency", "grad_cam",
+    "guided_grad_cam", "occlusion", "occlusion_probs", "occlusion_activation", "mass_share",
 ]

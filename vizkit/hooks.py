@@ -12,6 +12,9 @@ from torch import nn
 _HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
                "_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs",
                "_forward_hooks_always_called", "_state_dict_hooks", "_load_state_dict_pre_hooks")
+# Plain attributes that hooks or techniques may change on a module: registering a full backward
+# hook sets _is_full_backward_hook for good; gradient techniques turn off in-place activations.
+_FLAGS = ("training", "_is_full_backward_hook", "inplace")
 
 
 def _model(net) -> nn.Module:
@@ -45,77 +48,179 @@ def resolve(net, layer: str) -> tuple[str, nn.Module]:
                    f"Valid layers: {shown}")
 
 
-@contextlib.contextmanager
-def record(net, layers, detach: bool = True):
-    """Within the block, forward passes store each layer's output in the yielded dict (name -> tensor).
+def resolve_target(net, target) -> int:
+    """A class index or class name -> index; an unknown name is a KeyError naming the closest classes."""
+    classes = list(getattr(net, "classes", []) or [])
+    if isinstance(target, torch.Tensor) and target.numel() == 1 and not target.is_floating_point():
+        target = int(target.item())
+    if isinstance(target, str):
+        if target in classes:
+            return classes.index(target)
+        folded = [c.lower() for c in classes]
+        if target.lower() in folded:
+            return folded.index(target.lower())
+        close = difflib.get_close_matches(target, classes, n=3, cutoff=0.4)
+        hint = f" Closest: {', '.join(map(repr, close))}." if close else ""
+        shown = ", ".join(map(repr, classes[:20])) + (", …" if len(classes) > 20 else "")
+        raise KeyError(f"no class called {target!r} in {getattr(net, 'name', 'the model')}.{hint} "
+                       f"Classes: {shown or 'none named (pass an index)'}")
+    if isinstance(target, bool) or not hasattr(target, "__index__"):
+        raise TypeError(f"target must be a class index (int) or a class name (str); got {type(target).__name__}")
+    index = int(target)
+    if index < 0 or (classes and index >= len(classes)):
+        top = f"[0, {len(classes) - 1}]" if classes else "a non-negative integer"
+        raise ValueError(f"target class index {index} is out of range; valid: {top}")
+    return index
 
-    Outputs are cloned (in-place ReLUs would otherwise overwrite them) and, if detach, cut
-    from the graph. Hooks are removed on exit, also when the block raises.
+
+class StopForward(Exception):
+    """Raised by a recording hook once every wanted layer has run: the rest of the network need not."""
+
+
+class Recording(dict):
+    """Layer name -> captured output. forward(x) runs the model and, with stop=True, ends the pass
+    once every recorded layer has run (it then returns None instead of the model's output)."""
+
+    def __init__(self, model: nn.Module, names: list[str], stop: bool):
+        super().__init__()
+        self.model, self.names, self.stop = model, names, stop
+
+    def forward(self, x: torch.Tensor):
+        """Run the model on x, collecting the layers; the model's output, or None if stopped early."""
+        self.clear()
+        try:
+            out = self.model(x)
+        except StopForward:
+            return None
+        missing = [n for n in self.names if n not in self]
+        if missing:
+            raise ValueError(f"layers {missing} were not run by the model's forward pass")
+        return out
+
+
+@contextlib.contextmanager
+def inplace_off(net):
+    """Within the block, activations with an `inplace` flag (AlexNet's and VGG's ReLUs) work out of place.
+
+    An in-place ReLU overwrites the tensor its layer produced, which breaks recorded outputs,
+    gradients taken with respect to them, and backward rules attached to the ReLU.
     """
-    names = [layers] if isinstance(layers, str) else list(layers)
-    if not names:
-        raise ValueError("record needs at least one layer")
+    modules = [m for m in _model(net).modules() if isinstance(getattr(m, "inplace", None), bool)]
+    saved = [m.inplace for m in modules]
+    try:
+        for m in modules:
+            m.inplace = False
+        yield
+    finally:
+        for m, flag in zip(modules, saved):
+            m.inplace = flag
+
+
+@contextlib.contextmanager
+def record(net, layers, keep_graph: bool = False, stop: bool = False):
+    """Within the block, forward passes store each layer's output in the yielded Recording (name -> tensor).
+
+    keep_graph=False: outputs are detached clones (safe from later in-place ops).
+    keep_graph=True: the very tensors the rest of the forward pass used, still in the graph, so
+    that d score / d output can be taken; in-place activations are off within the block.
+    stop=True: Recording.forward(x) ends the forward pass after the last recorded layer.
+    Hooks are removed (and in-place flags restored) on exit, also when the block raises.
+    """
+    names = [layers] if isinstance(layers, str) else layers
+    if not isinstance(names, (list, tuple)) or not names:
+        raise ValueError(f"record needs a layer name or a non-empty list of them; got {layers!r}")
     found = {name: resolve(net, name)[1] for name in names}
-    store: dict[str, torch.Tensor] = {}
+    model = _model(net)
+    store = Recording(model, list(found), stop)
     handles = []
 
     def hook_for(name):
         def hook(module, inputs, output):
             if not isinstance(output, torch.Tensor):
-                raise TypeError(f"layer {name!r} ({type(module).__name__}) returns a "
+                raise ValueError(f"layer {name!r} ({type(module).__name__}) returns a "
                                 f"{type(output).__name__}, not a tensor; pick one of its sub-layers")
-            store[name] = output.detach().clone() if detach else output.clone()
+            store[name] = output if keep_graph else output.detach().clone()
+            if stop and len(store) == len(found):
+                raise StopForward
         return hook
 
-    try:
-        for name, module in found.items():
-            handles.append(module.register_forward_hook(hook_for(name)))
-        yield store
-    finally:
-        for h in handles:
-            h.remove()
+    with contextlib.ExitStack() as stack:
+        if keep_graph:
+            stack.enter_context(inplace_off(net))
+        try:
+            for name, module in found.items():
+                handles.append(module.register_forward_hook(hook_for(name)))
+            yield store
+        finally:
+            for h in handles:
+                h.remove()
 
 
 @contextlib.contextmanager
 def preserved(net):
-    """Restore training flags, requires_grad, .grad and all hooks of a model on exit, even on error."""
+    """Restore a model exactly on exit, even on error: training and in-place flags, requires_grad,
+    .grad (object and values: backward() accumulates in place), buffers, all hooks, and grad mode."""
     model = _model(net)
     modules = list(model.modules())
-    modes = [m.training for m in modules]
+    flags = [{k: getattr(m, k) for k in _FLAGS if k in vars(m)} for m in modules]
     params = list(model.parameters())
-    flags = [p.requires_grad for p in params]
-    grads = [p.grad for p in params]
+    wants_grad = [p.requires_grad for p in params]
+    grads = [(p.grad, None if p.grad is None else p.grad.detach().clone()) for p in params]
+    buffers = [(b, b.detach().clone()) for b in model.buffers()]
     hooks = [{k: dict(getattr(m, k)) for k in _HOOK_DICTS if hasattr(m, k)} for m in modules]
+    grad_mode = torch.is_grad_enabled()
     try:
         yield model
     finally:
-        for m, mode, saved in zip(modules, modes, hooks):
-            m.training = mode
-            for k, d in saved.items():
+        torch.set_grad_enabled(grad_mode)
+        for m, saved, saved_hooks in zip(modules, flags, hooks):
+            for k, v in saved.items():
+                setattr(m, k, v)
+            for k, d in saved_hooks.items():
                 live = getattr(m, k)
                 if dict(live) != d:
                     live.clear()
                     live.update(d)
-        for p, flag, grad in zip(params, flags, grads):
-            p.requires_grad_(flag)
-            p.grad = grad
+        with torch.no_grad():
+            for p, flag, (grad, values) in zip(params, wants_grad, grads):
+                p.requires_grad_(flag)
+                if grad is not None:
+                    grad.copy_(values)
+                p.grad = grad
+            for b, values in buffers:
+                if b.shape == values.shape:
+                    b.copy_(values)
+
+
+@contextlib.contextmanager
+def frozen(net):
+    """preserved(), with the model in eval mode and its parameters not requiring grad inside the block:
+    gradients with respect to the input then cost no weight gradients and never touch .grad."""
+    with preserved(net) as model:
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        yield model
 
 
 def model_state(net) -> dict:
-    """A snapshot to compare: training flags, requires_grad, parameter/buffer values, hook ids."""
+    """A snapshot to compare: module flags, requires_grad, .grad, parameter/buffer values, hook ids, grad mode."""
     model = _model(net)
     return dict(
-        training=[m.training for m in model.modules()],
+        flags=[{k: getattr(m, k) for k in _FLAGS if k in vars(m)} for m in model.modules()],
         requires_grad=[p.requires_grad for p in model.parameters()],
         grads=[None if p.grad is None else p.grad.clone() for p in model.parameters()],
+        grad_ids=[None if p.grad is None else id(p.grad) for p in model.parameters()],
         tensors={k: v.detach().clone() for k, v in model.state_dict(keep_vars=True).items()},
         hooks=[{k: list(getattr(m, k)) for k in _HOOK_DICTS if hasattr(m, k)} for m in model.modules()],
+        grad_mode=torch.is_grad_enabled(),
     )
 
 
 def same_state(a: dict, b: dict) -> bool:
     """True when two model_state() snapshots are identical (values compared exactly)."""
-    if (a["training"], a["requires_grad"], a["hooks"]) != (b["training"], b["requires_grad"], b["hooks"]):
+    plain = ("flags", "requires_grad", "grad_ids", "hooks", "grad_mode")
+    if any(a[k] != b[k] for k in plain):
         return False
     if len(a["grads"]) != len(b["grads"]) or a["tensors"].keys() != b["tensors"].keys():
         return False
@@ -123,3 +228,11 @@ def same_state(a: dict, b: dict) -> bool:
         if (ga is None) != (gb is None) or (ga is not None and not torch.equal(ga, gb)):
             return False
     return all(torch.equal(a["tensors"][k], b["tensors"][k]) for k in a["tensors"])
+
+
+def layers_of_type(net, types) -> list[str]:
+    """Names (aliases, or module paths when the net has none) of layers that are instances of types, in module order."""
+    order = {path: i for i, (path, _) in enumerate(_model(net).named_modules())}
+    names = list(getattr(net, "layers", None) or [p for p in order if p])
+    found = sorted(((name, *resolve(net, name)) for name in names), key=lambda f: order[f[1]])
+    return [name for name, _, module in found if isinstance(module, types)]

@@ -20,6 +20,27 @@ def _axes(ax, size=(6, 6)):
     return Figure(figsize=size).add_subplot()
 
 
+def tile_origin(i: int, cols: int, shape, pad: int = 1) -> tuple[int, int]:
+    """(row, col) pixel of the top-left corner of tile i, of shape (h, w), in a grid of `cols` columns."""
+    r, k = divmod(i, cols)
+    return r * (shape[0] + pad), k * (shape[1] + pad)
+
+
+def tile(tiles, cols: int | None = None, pad: int = 1, fill=np.nan, dtype=float) -> np.ndarray:
+    """(n, h, w[, C]) tiles -> (rows * (h + pad) - pad, cols * (w + pad) - pad[, C]) grid, `fill` between."""
+    t = _np(tiles)
+    if t.ndim not in (3, 4) or t.shape[0] == 0:
+        raise ValueError(f"tile needs (n, h, w) or (n, h, w, C) tiles; got shape {t.shape}")
+    n, h, w = t.shape[:3]
+    cols = cols or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad, *t.shape[3:]), fill, dtype=dtype)
+    for i in range(n):
+        y, x = tile_origin(i, cols, (h, w), pad)
+        out[y:y + h, x:x + w] = t[i]
+    return out
+
+
 def mosaic(maps, cols: int | None = None, normalize: str = "each", pad: int = 1) -> np.ndarray:
     """(C, h, w) maps -> one 2-D array tiling them in rows (NaN between tiles), scaled to [0, 1].
 
@@ -31,18 +52,17 @@ def mosaic(maps, cols: int | None = None, normalize: str = "each", pad: int = 1)
         raise ValueError(f"mosaic needs (C, h, w) maps; got shape {m.shape}")
     if normalize not in ("each", "joint"):
         raise ValueError(f"normalize must be 'each' or 'joint'; got {normalize!r}")
-    c, h, w = m.shape
     axes = (1, 2) if normalize == "each" else None
     lo, hi = m.min(axis=axes, keepdims=True), m.max(axis=axes, keepdims=True)
     span = np.where(hi > lo, hi - lo, 1.0)
     m = np.where(hi > lo, (m - lo) / span, 0.0)
-    cols = cols or math.ceil(math.sqrt(c))
-    rows = math.ceil(c / cols)
-    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad), np.nan)
-    for i in range(c):
-        r, k = divmod(i, cols)
-        out[r * (h + pad):r * (h + pad) + h, k * (w + pad):k * (w + pad) + w] = m[i]
-    return out
+    return tile(m, cols, pad)
+
+
+def patch_mosaic(crops: np.ndarray, cols: int | None = None, pad: int = 2) -> np.ndarray:
+    """(k, h, w, C) crops (NaN outside the image) -> one RGB array, clipped parts light grey."""
+    rgb = np.repeat(crops, 3, axis=3) if crops.shape[3] == 1 else crops
+    return tile(np.where(np.isnan(rgb), 0.85, rgb), cols, pad, fill=1.0, dtype=np.float32)
 
 
 def feature_grid(maps, ax=None, cols: int | None = None, normalize: str = "each", cmap: str = "viridis",
@@ -57,8 +77,8 @@ def feature_grid(maps, ax=None, cols: int | None = None, normalize: str = "each"
     if labels and m.shape[0] <= 64:
         h, w = m.shape[1:]
         for i in range(m.shape[0]):
-            r, k = divmod(i, cols)
-            ax.text(k * (w + 1) + 0.5, r * (h + 1) + 0.5, str(i), color="white", fontsize=6,
+            y, x = tile_origin(i, cols, (h, w))
+            ax.text(x + 0.5, y + 0.5, str(i), color="white", fontsize=6,
                     va="top", ha="left", bbox=dict(facecolor="black", alpha=0.5, pad=0.5, lw=0))
     ax.set_axis_off()
     if title:
@@ -83,29 +103,23 @@ def filter_grid(weights, ax=None, normalize: str = "each", cols: int | None = No
         raise ValueError(f"normalize must be 'each' or 'joint'; got {normalize!r}")
     n, c, kh, kw = w.shape
     cols = cols or math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
     axes = (1, 2, 3) if normalize == "each" else None
     pad = max(1, kh // 5)
     if c == 3:  # colour: map [-m, m] of each filter (or all) to [0, 1], grey = 0
         m = np.abs(w).max(axis=axes, keepdims=True)
-        tiles = (w / np.where(m > 0, 2 * m, 1) + 0.5).transpose(0, 2, 3, 1)
-        out = np.ones((rows * (kh + pad) - pad, cols * (kw + pad) - pad, 3))
+        out = tile((w / np.where(m > 0, 2 * m, 1) + 0.5).transpose(0, 2, 3, 1), cols, pad, fill=1.0)
     else:
         v = w[:, 0]
         m = np.abs(v).max(axis=(1, 2) if normalize == "each" else None, keepdims=True)
-        tiles = v / np.where(m > 0, m, 1)
-        out = np.full((rows * (kh + pad) - pad, cols * (kw + pad) - pad), np.nan)
-    for i in range(n):
-        r, k = divmod(i, cols)
-        out[r * (kh + pad):r * (kh + pad) + kh, k * (kw + pad):k * (kw + pad) + kw] = tiles[i]
+        out = tile(v / np.where(m > 0, m, 1), cols, pad)
     if c == 3:
         ax.imshow(out, interpolation="nearest")
     else:
         ax.imshow(np.ma.masked_invalid(out), cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
     if scores is not None:
         for i, sc in enumerate(_np(scores)[:n]):
-            r, k = divmod(i, cols)
-            ax.text(k * (kw + pad) + kw / 2 - 0.5, r * (kh + pad) + kh - 0.5, f"{sc:.2f}", fontsize=6,
+            y, x = tile_origin(i, cols, (kh, kw), pad)
+            ax.text(x + kw / 2 - 0.5, y + kh - 0.5, f"{sc:.2f}", fontsize=6,
                     ha="center", va="bottom", color="black",
                     bbox=dict(facecolor="white", alpha=0.7, pad=0.3, lw=0))
     ax.set_axis_off()
@@ -243,11 +257,8 @@ def image_grid(points, images, rows: int = 20, cols: int = 20, ax=None, title: s
         raise ValueError(f"{n} images for {len(_np(points))} points")
     rows = min(rows, math.ceil(n / cols))  # no empty rows when there are few images
     order = snap_to_grid(points, rows, cols)
-    canvas = np.ones((rows * h, cols * w, c))
-    for cell, i in enumerate(order):
-        if i >= 0:
-            r, k = divmod(cell, cols)
-            canvas[r * h:(r + 1) * h, k * w:(k + 1) * w] = imgs[i]
+    cells = np.where((order >= 0)[:, None, None, None], imgs[order], 1.0)  # empty cells (-1) blank
+    canvas = tile(cells, cols, pad=0, fill=1.0)
     ax.imshow(canvas[..., 0] if c == 1 else canvas, cmap="gray" if c == 1 else None, vmin=0, vmax=1)
     ax.set_axis_off()
     if title:
@@ -274,3 +285,64 @@ def to_png(fig, dpi: int = 80) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})  # fast over small
     return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- projections back to pixels
+
+def projection_rgb(signal, scale: float | None = None) -> np.ndarray:
+    """A (1, C, H, W) or (C, H, W) projection (deconvnet, guided backprop…) -> (H, W, 3) in [0, 1].
+
+    Zero is mid-grey: colour inputs map [-m, m] to [0, 1] per channel, as in Zeiler & Fergus's
+    figures; one-channel inputs use a diverging map (red positive, blue negative). m is the
+    largest magnitude unless `scale` gives it.
+    """
+    s = _np(signal)
+    if s.ndim == 4 and s.shape[0] == 1:
+        s = s[0]
+    if s.ndim != 3:
+        raise ValueError(f"projection_rgb needs (1, C, H, W) or (C, H, W); got shape {s.shape}")
+    m = float(np.abs(s).max()) if scale is None else float(scale)
+    m = m if m > 0 else 1.0
+    if s.shape[0] == 3:
+        return np.clip(s.transpose(1, 2, 0) / (2 * m) + 0.5, 0, 1)
+    import matplotlib
+
+    return matplotlib.colormaps["RdBu_r"](np.clip(s[0] / (2 * m) + 0.5, 0, 1))[..., :3]
+
+
+def projection(signal, ax=None, title: str | None = None, scale: float | None = None):
+    """Show a projection back to pixels (see projection_rgb) without axes."""
+    ax = _axes(ax, (4, 4))
+    ax.imshow(projection_rgb(signal, scale), interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def heat_rgb(heat, cmap: str = "inferno") -> np.ndarray:
+    """A non-negative (H, W) map -> (H, W, 3) colours, scaled by its own maximum (zero stays dark)."""
+    import matplotlib
+
+    h = _np(heat)
+    top = float(h.max()) if h.size else 0.0
+    return matplotlib.colormaps[cmap](h / top if top > 0 else h)[..., :3]
+
+
+def label_map(labels, classes, ax=None, title: str | None = None, legend: bool = True):
+    """A (h, w) map of class indices in tab10/tab20 colours, with a legend of the classes it contains."""
+    import matplotlib
+    from matplotlib.patches import Patch
+
+    ax = _axes(ax, (4, 4))
+    lab = _np(labels).astype(int)
+    cmap = matplotlib.colormaps["tab10" if len(classes) <= 10 else "tab20"]
+    ax.imshow(cmap(lab % cmap.N), interpolation="nearest")
+    ax.set_axis_off()
+    if legend:
+        shown = sorted(set(lab.ravel().tolist()))
+        ax.legend(handles=[Patch(color=cmap(c % cmap.N), label=classes[c] if c < len(classes) else str(c))
+                           for c in shown], fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    if title:
+        ax.set_title(title)
+    return ax

@@ -17,12 +17,9 @@ def activations(net, x, layers) -> dict[str, torch.Tensor]:
     """
     names = [layers] if isinstance(layers, str) else list(layers)
     inp = as_input(net, x)
-    with preserved(net), record(net, names) as out:
+    with preserved(net), record(net, names, stop=True) as out:
         net.model.eval()
-        net.model(inp)
-    missing = [n for n in names if n not in out]
-    if missing:
-        raise ValueError(f"layers {missing} were not run by the model's forward pass")
+        out.forward(inp)
     return {n: out[n][0] if len(inp) == 1 else out[n] for n in names}
 
 

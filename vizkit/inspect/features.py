@@ -9,12 +9,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..hooks import preserved, resolve
+from ..hooks import preserved, record, resolve
 from ._inputs import input_batches
-
-
-class _Stop(Exception):
-    """Raised by the capture hook: the layers after the chosen one need not run."""
 
 
 def _count(images) -> int:
@@ -44,36 +40,23 @@ def _data_digest(images) -> str:
 
 
 def layer_outputs(net, images, layer: str, batch_size: int = 256, progress: bool = True, desc: str = ""):
-    """Yield one layer's output for each batch of images, under no_grad, stopping each forward pass
-    at the layer; the model is left as found (also if the caller stops early)."""
-    _, module = resolve(net, layer)
-    grabbed: list[torch.Tensor] = []
+    """Yield one layer's output for each batch of images, stopping each forward pass at the layer.
 
-    def hook(mod, inputs, output):
-        if not isinstance(output, torch.Tensor):
-            raise ValueError(f"layer {layer!r} ({type(mod).__name__}) returns a {type(output).__name__}, "
-                             "not a tensor; choose one of its sub-layers")
-        grabbed.append(output)
-        raise _Stop
-
-    with torch.no_grad(), preserved(net):
+    Forward passes run under no_grad; the caller's grad mode is untouched between batches, and
+    the model is left as found (also if the caller stops early).
+    """
+    resolve(net, layer)
+    with preserved(net), record(net, [layer], stop=True) as out:
         net.model.eval()
-        handle = module.register_forward_hook(hook)
         bar = tqdm(total=_count(images), desc=desc or layer, unit="img", disable=not progress, mininterval=0.5)
         try:
             for x in input_batches(net, images, batch_size):
-                grabbed.clear()
-                try:
-                    net.model(x)
-                except _Stop:
-                    pass
-                if not grabbed:
-                    raise ValueError(f"layer {layer!r} was not run by the model's forward pass")
+                with torch.no_grad():
+                    out.forward(x)
                 bar.update(len(x))
-                yield grabbed[0]
+                yield out[layer]
         finally:
             bar.close()
-            handle.remove()
 
 
 def features(net, images, layer: str, batch_size: int = 256, pool: str | None = None,

@@ -46,9 +46,7 @@ class TopPatches:
     def boxes(self, channel: int) -> np.ndarray:
         """(k, 4) input-pixel boxes (top, left, bottom, right), bottom/right exclusive, unclipped."""
         self._check(channel)
-        top = self.rf.start[0] + self.ys[channel] * self.rf.stride[0]
-        left = self.rf.start[1] + self.xs[channel] * self.rf.stride[1]
-        return torch.stack([top, left, top + self.rf.size[0], left + self.rf.size[1]], 1).numpy()
+        return torch.stack(self.rf.box(self.ys[channel], self.xs[channel]), 1).numpy()
 
     def crops(self, channel: int, dataset=None) -> np.ndarray:
         """(k, size_h, size_w, C) image patches under each entry's receptive field, in [0, 1];

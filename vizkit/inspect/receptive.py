@@ -25,6 +25,11 @@ class RF(NamedTuple):
     stride: Pair
     start: Pair
 
+    def box(self, y, x):
+        """Unit (y, x)'s input pixels (top, left, bottom, right), end-exclusive, unclipped; y, x: ints or arrays."""
+        top, left = self.start[0] + y * self.stride[0], self.start[1] + x * self.stride[1]
+        return top, left, top + self.size[0], left + self.size[1]
+
 
 # Layers that act on each position separately (or on channels only): the field passes unchanged.
 POINTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,

@@ -5,7 +5,9 @@ from __future__ import annotations
 import ipywidgets as widgets
 import torch
 from matplotlib.figure import Figure
+from torch import nn
 
+from ..hooks import layers_of_type
 from ..inspect import filter_smoothness, filter_weights
 from ..plot import filter_grid
 from ._panel import Panel
@@ -23,7 +25,10 @@ class FiltersPanel(Panel):
         self.nets = dict(nets)
         first = next(iter(self.nets.values()))
         names = list(first) if isinstance(first, dict) else list(first.layers)
-        convs = [a for a in names if a.startswith("conv")]
+        if isinstance(first, dict):  # kept filters: the layers whose weights are (out, in, kh, kw)
+            convs = [a for a in names if torch.as_tensor(first[a]).dim() == 4]
+        else:
+            convs = layers_of_type(first, nn.Conv2d)
         if not convs:
             raise ValueError(f"the first network has no conv layers to show (layers: {names})")
         self._weights: dict[tuple[str, str], torch.Tensor] = {}

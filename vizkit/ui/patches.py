@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import math
-
 import ipywidgets as widgets
-import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from torch import nn
 
+from ..hooks import layers_of_type
 from ..inspect import activations, receptive_field, top_patches
-from ..plot import show_image
+from ..plot import patch_mosaic, show_image  # patch_mosaic moved to plot; still importable from here
 from ._panel import Panel
 
-
-def patch_mosaic(crops: np.ndarray, cols: int | None = None, pad: int = 2) -> np.ndarray:
-    """(k, h, w, C) crops (NaN outside the image) -> one RGB array, clipped parts light grey."""
-    k, h, w, c = crops.shape
-    cols = cols or math.ceil(math.sqrt(k))
-    rows = math.ceil(k / cols)
-    out = np.ones((rows * (h + pad) - pad, cols * (w + pad) - pad, 3), dtype=np.float32)
-    for i, crop in enumerate(crops):
-        r, q = divmod(i, cols)
-        rgb = np.repeat(crop, 3, axis=2) if c == 1 else crop
-        out[r * (h + pad):r * (h + pad) + h, q * (w + pad):q * (w + pad) + w] = np.where(np.isnan(rgb), 0.85, rgb)
-    return out
+POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d)
 
 
 class FieldPanel(Panel):
@@ -37,7 +25,7 @@ class FieldPanel(Panel):
         if not images:
             raise ValueError("FieldPanel needs at least one image (name -> image)")
         self.net, self.images = net, dict(images)
-        layers = layers or [a for a in net.layers if a.startswith(("conv", "pool"))]
+        layers = layers or layers_of_type(net, (nn.Conv2d, *POOLS))
         self._fields = {name: receptive_field(net, name) for name in layers}
         self._maps: dict[str, dict] = {}
         self.image = widgets.Dropdown(options=list(self.images), description="image")
@@ -70,17 +58,16 @@ class FieldPanel(Panel):
         """Image with the unit's field (dashed where it leaves the image) and the layer's mean map."""
         st, layer = self._state(), self.layer.value
         rf, y, x = self._fields[layer], self.y.value, self.x.value
-        top, left = rf.start[0] + y * rf.stride[0], rf.start[1] + x * rf.stride[1]
+        top, left, bottom, right = rf.box(y, x)
         img = st["picture"]
         H, W = img.shape[:2]
         fig = Figure(figsize=(9, 4.4))
         a, b = fig.subplots(1, 2)
         show_image(img, a, title=f"{layer} unit ({y}, {x}) sees {rf.size[0]}x{rf.size[1]} pixels")
         a.add_patch(Rectangle((left - 0.5, top - 0.5), rf.size[1], rf.size[0], fill=False, edgecolor="red",
-                              lw=2, ls="--" if top < 0 or left < 0 or top + rf.size[0] > H or left + rf.size[1] > W
-                              else "-"))
-        a.set_xlim(min(-0.5, left - 1.5), max(W - 0.5, left + rf.size[1] + 0.5))
-        a.set_ylim(max(H - 0.5, top + rf.size[0] + 0.5), min(-0.5, top - 1.5))
+                              lw=2, ls="--" if top < 0 or left < 0 or bottom > H or right > W else "-"))
+        a.set_xlim(min(-0.5, left - 1.5), max(W - 0.5, right + 0.5))
+        a.set_ylim(max(H - 0.5, bottom + 0.5), min(-0.5, top - 1.5))
         m = st["maps"][layer].mean(0).numpy()
         b.imshow(m, cmap="viridis", interpolation="nearest")
         b.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="red", lw=2))
@@ -89,7 +76,7 @@ class FieldPanel(Panel):
         fig.tight_layout()
         self._show(fig)
         self.caption.value = (f"field: size {rf.size}, stride {rf.stride}, start {rf.start}; this unit covers rows "
-                              f"{top}…{top + rf.size[0] - 1}, columns {left}…{left + rf.size[1] - 1} "
+                              f"{top}…{bottom - 1}, columns {left}…{right - 1} "
                               f"(a dashed box reaches into the padding outside the image)")
         self.message.value = ""
 

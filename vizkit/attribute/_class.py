@@ -1,0 +1,28 @@
+"""The gradient of one class score with respect to the input, shared by saliency and guided Grad-CAM."""
+
+from __future__ import annotations
+
+import torch
+
+from ..hooks import frozen, inplace_off, resolve_target
+from ._units import relu_rule
+
+
+def logit_index(net, logits: torch.Tensor, target) -> int:
+    """target (index or name) checked against the model's (N, K) logits."""
+    t = resolve_target(net, target)
+    if logits.dim() != 2:
+        raise ValueError(f"{net.name} gives outputs of shape {tuple(logits.shape)}, not (N, classes) scores")
+    if t >= logits.shape[1]:
+        raise ValueError(f"target class index {t} is out of range; {net.name} scores {logits.shape[1]} classes")
+    return t
+
+
+def class_gradient(net, inp: torch.Tensor, target, rule: str = "gradient") -> torch.Tensor:
+    """(N, C, H, W) d logit_target / d input for a batch of model inputs (pre-softmax score)."""
+    xg = inp.detach().clone().requires_grad_(True)
+    with frozen(net), inplace_off(net), relu_rule(net, rule), torch.enable_grad():
+        logits = net.model(xg)
+        t = logit_index(net, logits, target)
+        (g,) = torch.autograd.grad(logits[:, t].sum(), xg)
+    return g.detach()

@@ -1,0 +1,38 @@
+"""Projecting one unit back to the pixels by backpropagation, with a ReLU backward rule.
+
+The three classic projections differ only in what the backward pass does at a ReLU:
+  backprop (the gradient)   passes the signal where the forward input was positive;
+  deconvnet (Zeiler-Fergus) passes the signal where the signal itself is positive;
+  guided backprop           passes it only where both are positive.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..hooks import frozen, record
+from ._units import one_input, pick_unit, relu_rule, unit_seed
+
+
+def project(net, x, layer: str, channel: int, position=None, rule: str = "gradient") -> torch.Tensor:
+    """(1, C, H, W): a unit (layer, channel, position) sent back to model-input space by `rule`.
+
+    The backward pass starts from the layer's activations with all but the unit set to zero
+    (the unit keeps its value); position=None takes the channel's strongest position for x.
+    rule: "gradient", "deconvnet" or "guided". Unnormalised: scale it for display.
+    """
+    inp = one_input(net, x).requires_grad_(True)
+    with frozen(net), relu_rule(net, rule), record(net, layer, keep_graph=True, stop=True) as rec:
+        with torch.enable_grad():
+            rec.forward(inp)
+        a = rec[layer]
+        unit = pick_unit(a, layer, channel, position)
+        if not a.requires_grad:
+            raise ValueError(f"layer {layer!r} does not depend on the input image")
+        (g,) = torch.autograd.grad(a, inp, grad_outputs=unit_seed(a, unit))
+    return g.detach()
+
+
+def backprop(net, x, layer: str, channel: int, position=None) -> torch.Tensor:
+    """(1, C, H, W): the plain gradient of one unit with respect to the input, scaled by the unit's value."""
+    return project(net, x, layer, channel, position, rule="gradient")

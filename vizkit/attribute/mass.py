@@ -1,0 +1,83 @@
+"""Do saliency maps find the object? The share of each map's mass on the object's pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..hooks import frozen, resolve_target
+from ._units import one_input
+from .grad_cam import grad_cam, guided_grad_cam
+from .occlusion import occlusion, to_pixels
+from .saliency import saliency
+
+METHODS = ("occlusion", "gradient", "SmoothGrad", "Grad-CAM", "guided Grad-CAM")
+
+
+def mass_share(heat, mask) -> float:
+    """Share in [0, 1] of a non-negative (H, W) map's total that lies on the True pixels of an (H, W) mask.
+
+    Compare it with mask.mean(), the share a map spread evenly over the image would put there.
+    """
+    h = torch.as_tensor(heat).detach().double().cpu()
+    m = torch.as_tensor(mask).cpu().bool()
+    if h.shape != m.shape or h.dim() != 2:
+        raise ValueError(f"heat and mask must be (H, W) arrays of one shape; got {tuple(h.shape)} and {tuple(m.shape)}")
+    if not torch.isfinite(h).all() or (h < 0).any():
+        raise ValueError("heat must be finite and non-negative (take .abs() or .clamp(min=0) first)")
+    total = float(h.sum())
+    if total == 0:
+        raise ValueError("the map is zero everywhere: it has no mass to share")
+    return float(h[m].sum()) / total
+
+
+def heat_maps(net, x, target, layer: str, window: int = 6, stride: int = 2, smooth: int = 16,
+              methods=METHODS) -> dict[str, torch.Tensor]:
+    """Method -> (H, W) non-negative map of where the evidence for class target lies, on the input grid.
+
+    occlusion: the fall of the target's probability, max(p - p_occluded, 0), averaged over the windows
+    covering each pixel; gradient / SmoothGrad: saliency; Grad-CAM at `layer`; guided Grad-CAM: its
+    largest magnitude over colour channels.
+    """
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}")
+    inp = one_input(net, x)
+    t = resolve_target(net, target)
+    out = {}
+    for m in methods:
+        if m == "occlusion":
+            with frozen(net), torch.no_grad():
+                p = float(torch.softmax(net.model(inp).float(), 1)[0, t])
+            drop = (p - occlusion(net, inp, t, window, stride, progress=False)).clamp(min=0)
+            out[m] = to_pixels(drop, window, stride, inp.shape[2:])
+        elif m == "gradient":
+            out[m] = saliency(net, inp, t)
+        elif m == "SmoothGrad":
+            out[m] = saliency(net, inp, t, smooth=smooth)
+        elif m == "Grad-CAM":
+            out[m] = grad_cam(net, inp, t, layer)
+        else:
+            out[m] = guided_grad_cam(net, inp, t, layer)[0].abs().amax(0)
+    return out
+
+
+def object_mass(net, dataset, indices, layer: str, threshold: float = 0.05, progress: bool = True,
+                **options) -> dict[str, np.ndarray]:
+    """For dataset items (image in [0, 1], label), the share of each method's map on the object's
+    pixels (image > threshold), explaining the true label -> method -> (N,) shares; "object" -> (N,)
+    the share of the image the object covers. options go to heat_maps (window, stride, smooth, methods)."""
+    indices = list(indices)
+    if not indices:
+        raise ValueError("object_mass needs at least one image index")
+    shares: dict[str, list[float]] = {}
+    for i in tqdm(indices, desc="object mass", unit="img", disable=not progress, mininterval=0.5):
+        image, label = dataset[i]
+        mask = image.amax(0) > threshold
+        maps = heat_maps(net, net.normalize(image.unsqueeze(0)), int(label), layer, **options)
+        shares.setdefault("object", []).append(float(mask.double().mean()))
+        for name, heat in maps.items():
+            share = mass_share(heat, mask) if float(heat.sum()) > 0 else float("nan")
+            shares.setdefault(name, []).append(share)
+    return {k: np.asarray(v) for k, v in shares.items()}
