@@ -9,7 +9,17 @@ import torch
 import vizkit as vk
 from vizkit.hooks import model_state, same_state
 from vizkit.train import take_snapshot
-from vizkit.ui import ActivationsPanel, FieldPanel, FiltersPanel, NeighboursPanel, PatchesPanel
+from vizkit.ui import (
+    ActivationsPanel,
+    FieldPanel,
+    FiltersPanel,
+    NeighboursPanel,
+    OcclusionPanel,
+    PatchesPanel,
+    ProjectionPanel,
+    SaliencyPanel,
+    TopProjectionsPanel,
+)
 
 X = torch.zeros(1, 1, 28, 28)
 BAD = torch.zeros(1, 3, 28, 28)  # wrong number of channels
@@ -21,6 +31,13 @@ def filters_panel_error(net):
     panel = FiltersPanel({"net": net, "kept": {"conv1": torch.zeros(2, 1, 3, 3)}})
     panel.net.value = "kept"
     panel.layer.value = "conv2"  # "kept" has no conv2
+    raise panel.last_error
+
+
+def panel_error(panel):
+    """Panels show errors instead of raising them: re-raise the one a panel caught."""
+    if panel.last_error is None:
+        raise AssertionError("the panel was expected to fail")
     raise panel.last_error
 
 
@@ -74,6 +91,16 @@ TECHNIQUES = {
                         lambda net, x: vk.guided_grad_cam(net, x, 11, "conv3")),
     "occlusion": (lambda net, x: vk.occlusion(net, x, 3, 7, 7, progress=False),
                   lambda net, x: vk.occlusion(net, x, 3, 7, 0, progress=False)),
+    "ProjectionPanel": (lambda net, x: ProjectionPanel(net, {"x": x[0].clamp(0, 1)}, layers=["conv2"]),
+                        lambda net, x: ProjectionPanel(net, {"x": x[0].clamp(0, 1)}, layers=["fc5"])),
+    "TopProjectionsPanel": (lambda net, x: TopProjectionsPanel(net, vk.FashionMNIST(train=False).subset(12),
+                                                               ["conv2"], k=2),
+                            lambda net, x: panel_error(TopProjectionsPanel(net, vk.FashionMNIST(train=False)
+                                                                           .subset(12), ["fc4"], k=2))),
+    "OcclusionPanel": (lambda net, x: OcclusionPanel(net, {"x": x[0].clamp(0, 1)}, window=14, stride=7),
+                       lambda net, x: OcclusionPanel(net, {})),
+    "SaliencyPanel": (lambda net, x: SaliencyPanel(net, {"x": x[0].clamp(0, 1)}, smooth=2),
+                      lambda net, x: panel_error(SaliencyPanel(net, {"x": x[0].clamp(0, 1)}, layers=["fc4"]))),
     "occlusion_activation": (lambda net, x: vk.occlusion_activation(net, x, "conv2", 1, 7, 7, progress=False),
                              lambda net, x: vk.occlusion_activation(net, x, "conv2", 99, 7, 7, progress=False)),
 }

@@ -292,9 +292,9 @@ def to_png(fig, dpi: int = 80) -> bytes:
 def projection_rgb(signal, scale: float | None = None) -> np.ndarray:
     """A (1, C, H, W) or (C, H, W) projection (deconvnet, guided backprop…) -> (H, W, 3) in [0, 1].
 
-    Zero is mid-grey: colour inputs map [-m, m] to [0, 1] per channel, as in Zeiler & Fergus's
-    figures; one-channel inputs use a diverging map (red positive, blue negative). m is the
-    largest magnitude unless `scale` gives it.
+    Colour signals map [-m, m] to [0, 1] per channel, zero mid-grey, as in Zeiler & Fergus's
+    figures; one-channel signals use a diverging map (red positive, white zero, blue negative),
+    easier to read than grey levels. m is the largest magnitude unless `scale` gives it.
     """
     s = _np(signal)
     if s.ndim == 4 and s.shape[0] == 1:
@@ -303,11 +303,14 @@ def projection_rgb(signal, scale: float | None = None) -> np.ndarray:
         raise ValueError(f"projection_rgb needs (1, C, H, W) or (C, H, W); got shape {s.shape}")
     m = float(np.abs(s).max()) if scale is None else float(scale)
     m = m if m > 0 else 1.0
-    if s.shape[0] == 3:
-        return np.clip(s.transpose(1, 2, 0) / (2 * m) + 0.5, 0, 1)
+    if s.shape[0] not in (1, 3):
+        raise ValueError(f"projection_rgb needs 1 or 3 channels; got {s.shape[0]}")
+    rgb = np.clip(s.transpose(1, 2, 0) / (2 * m) + 0.5, 0, 1)
+    if rgb.shape[2] == 3:
+        return rgb
     import matplotlib
 
-    return matplotlib.colormaps["RdBu_r"](np.clip(s[0] / (2 * m) + 0.5, 0, 1))[..., :3]
+    return matplotlib.colormaps["RdBu_r"](rgb[..., 0])[..., :3]
 
 
 def projection(signal, ax=None, title: str | None = None, scale: float | None = None):

@@ -48,10 +48,11 @@ def fill_value(net, fill) -> torch.Tensor:
 
 
 def occlusion_scan(net, x, window, stride, fill, forward, batch_size: int = 64, progress: bool = True,
-                   desc: str = "occlusion") -> torch.Tensor:
+                   desc: str = "occlusion", callback=None) -> torch.Tensor:
     """(h, w, ...) of forward((B, C, H, W) occluded inputs) -> (B, ...), one entry per window position.
 
     The model is left as found; forward runs under no_grad with the model in eval mode.
+    callback(done, total), if given, is called after every batch (for a panel's progress bar).
     """
     inp = one_input(net, x)
     h, w = grid_shape(inp.shape[2:], window, stride)
@@ -70,11 +71,14 @@ def occlusion_scan(net, x, window, stride, fill, forward, batch_size: int = 64, 
                 batch[b, :, top:top + win[0], left:left + win[1]] = value[0]
             outs.append(forward(batch).float().cpu())
             bar.update(len(chunk))
+            if callback is not None:
+                callback(start + len(chunk), len(corners))
     out = torch.cat(outs)
     return out.reshape(h, w, *out.shape[1:])
 
 
-def occlusion_probs(net, x, window, stride, fill="mean", batch_size: int = 64, progress: bool = True) -> torch.Tensor:
+def occlusion_probs(net, x, window, stride, fill="mean", batch_size: int = 64, progress: bool = True,
+                    callback=None) -> torch.Tensor:
     """(K, h, w) softmax probability of every class with the window at each position.
 
     .argmax(0) is Zeiler & Fergus's map of the most probable label (their Fig. 7e).
@@ -85,7 +89,8 @@ def occlusion_probs(net, x, window, stride, fill="mean", batch_size: int = 64, p
             raise ValueError(f"{net.name} gives outputs of shape {tuple(logits.shape)}, not (N, classes) scores")
         return torch.softmax(logits.float(), dim=1)
 
-    return occlusion_scan(net, x, window, stride, fill, forward, batch_size, progress).permute(2, 0, 1)
+    return occlusion_scan(net, x, window, stride, fill, forward, batch_size, progress,
+                          callback=callback).permute(2, 0, 1)
 
 
 def occlusion(net, x, target, window, stride, fill="mean", batch_size: int = 64, progress: bool = True) -> torch.Tensor:

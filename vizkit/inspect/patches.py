@@ -56,23 +56,27 @@ class TopPatches:
         if data is None:
             raise ValueError("crops needs the dataset the patches came from (pass dataset=)")
         sh, sw = self.rf.size
-        out = []
-        for idx, (top, left, bottom, right) in zip(self.indices[channel].tolist(), self.boxes(channel)):
-            if idx < 0:
-                continue
-            img = data[idx][0]  # (C, H, W) in [0, 1]
-            c, h, w = img.shape
-            patch = np.full((sh, sw, c), np.nan, dtype=np.float32)
-            t, lft, b, r = max(top, 0), max(left, 0), min(bottom, h), min(right, w)
-            if b > t and r > lft:
-                patch[t - top:b - top, lft - left:r - left] = img[:, t:b, lft:r].permute(1, 2, 0).numpy()
-            out.append(patch)
+        out = [crop_box(data[idx][0], box) for idx, box in zip(self.indices[channel].tolist(), self.boxes(channel))
+               if idx >= 0]
         return np.stack(out) if out else np.zeros((0, sh, sw, 1), np.float32)
 
     def _check(self, channel):
         c = self.values.shape[0]
         if not isinstance(channel, (int, np.integer)) or not 0 <= channel < c:
             raise ValueError(f"channel must be an integer in [0, {c - 1}]; got {channel!r}")
+
+
+def crop_box(image, box) -> np.ndarray:
+    """(C, H, W) image and a (top, left, bottom, right) box, end-exclusive -> (h, w, C) float32 crop,
+    NaN where the box leaves the image."""
+    img = torch.as_tensor(image).detach().float().cpu()
+    top, left, bottom, right = (int(v) for v in box)
+    c, h, w = img.shape
+    patch = np.full((bottom - top, right - left, c), np.nan, dtype=np.float32)
+    t, lft, b, r = max(top, 0), max(left, 0), min(bottom, h), min(right, w)
+    if b > t and r > lft:
+        patch[t - top:b - top, lft - left:r - left] = img[:, t:b, lft:r].permute(1, 2, 0).numpy()
+    return patch
 
 
 def _best(values, indices, ys, xs, k):

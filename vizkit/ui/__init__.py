@@ -5,7 +5,9 @@ from .embedding import EmbeddingPanel
 from .filters import FiltersPanel
 from .neighbours import NeighboursPanel
 from .patches import FieldPanel, PatchesPanel
+from .projections import ProjectionPanel, TopProjectionsPanel
+from .saliency import OcclusionPanel, SaliencyPanel
 from .training import TrainingReplayPanel
 
 __all__ = ["ActivationsPanel", "TrainingReplayPanel", "FiltersPanel", "NeighboursPanel", "EmbeddingPanel",
-           "FieldPanel", "PatchesPanel"]
+           "FieldPanel", "PatchesPanel", "ProjectionPanel", "TopProjectionsPanel", "OcclusionPanel", "SaliencyPanel"]

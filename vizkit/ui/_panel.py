@@ -18,6 +18,8 @@ class Panel:
     def __init__(self):
         self.view = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
         self.message = widgets.HTML()
+        self.progress = widgets.IntProgress(0, 0, 1, description="computing", bar_style="info",
+                                            layout=widgets.Layout(display="none"))
         self.last_error: Exception | None = None
         self.render_seconds = 0.0
         self.widget: widgets.Widget = widgets.VBox([self.view, self.message])
@@ -30,12 +32,29 @@ class Panel:
                 result = fn(*args, **kwargs)
             except Exception as e:  # noqa: BLE001 - shown to the user and kept in last_error
                 self.last_error = e
+                self.progress.layout.display = "none"
                 self.message.value = (f"<span style='color:#b00'><b>{type(e).__name__}</b>: "
                                       f"{html.escape(str(e))}</span>")
                 return None
             self.last_error = None
             return result
         return run
+
+    def _busy(self, what: str):
+        """Show `what` in the message line and the progress bar now; returns callback(done, total)."""
+        self.message.value = f"<i>{html.escape(what)}…</i>"
+        self.progress.value, self.progress.max = 0, 1
+        self.progress.layout.display = ""
+
+        def update(done: int, total: int) -> None:
+            self.progress.max = max(total, 1)
+            self.progress.value = done
+        return update
+
+    def _idle(self) -> None:
+        """Hide the progress bar and clear the message line."""
+        self.progress.layout.display = "none"
+        self.message.value = ""
 
     @staticmethod
     def _set_max(slider, top: int) -> None:

@@ -1,0 +1,87 @@
+"""Panels of notebooks 07 and 08, driven by setting widget values: every control changes the picture,
+and controls that only change the view do not recompute."""
+
+import pytest
+import torch
+
+import vizkit as vk
+from vizkit.ui import OcclusionPanel, ProjectionPanel, SaliencyPanel, TopProjectionsPanel
+
+
+@pytest.fixture(scope="module")
+def images(fashion_test):
+    return {f"{fashion_test.classes[int(fashion_test.labels[i])]} #{i}": fashion_test[i][0] for i in (0, 2, 18)}
+
+
+def changes(panel, *steps):
+    for set_value in steps:
+        before = panel.png()
+        set_value()
+        assert panel.last_error is None, panel.last_error
+        assert panel.png() != before
+
+
+def test_projection_panel(fashion, images, monkeypatch):
+    panel = ProjectionPanel(fashion, images)
+    assert panel.layer.value == "pool3" and panel.channel.max == 127
+    changes(panel, lambda: setattr(panel.layer, "value", "conv2"), lambda: setattr(panel.channel, "value", 7),
+            lambda: setattr(panel.image, "value", "Bag #18"), lambda: setattr(panel.show, "value", "deconvnet"))
+    assert panel.channel.max == 63
+    got = panel.projections()["guided backprop"]
+    torch.testing.assert_close(got, vk.guided_backprop(fashion, panel._input()[0], "conv2", 7))
+    calls = []
+    monkeypatch.setattr("vizkit.ui.projections.METHODS", {"deconvnet": lambda *a, **k: calls.append(a)})
+    panel.show.value = "side by side"  # view only: nothing recomputed
+    assert not calls and panel.last_error is None
+
+
+def test_top_projections_panel(fashion, fashion_test):
+    panel = TopProjectionsPanel(fashion, fashion_test.subset(300), ["conv1", "conv3"], k=4)
+    changes(panel, lambda: setattr(panel.channel, "value", 3), lambda: setattr(panel.layer, "value", "conv3"))
+    patches, projections = panel.crops("conv3", 3)
+    tp = panel.top("conv3")
+    assert patches.shape == (4, *tp.rf.size, 1) and projections.shape == (4, *tp.rf.size, 3)
+    # the first projection is deconvnet of the best image at its strongest position
+    i, y, x = int(tp.indices[3, 0]), int(tp.ys[3, 0]), int(tp.xs[3, 0])
+    signal = vk.deconvnet(fashion, fashion.normalize(fashion_test[i][0][None]), "conv3", 3, position=(y, x))
+    expect = vk.plot.projection_rgb(signal)
+    top, left = tp.rf.box(y, x)[:2]
+    inside = ~torch.isnan(torch.from_numpy(projections[0][..., 0]))
+    ys, xs = torch.nonzero(inside, as_tuple=True)
+    want = torch.from_numpy(expect[ys + top, xs + left]).float()
+    assert torch.allclose(torch.from_numpy(projections[0][ys, xs]), want)
+
+
+def test_occlusion_panel(fashion, images, monkeypatch):
+    panel = OcclusionPanel(fashion, images)
+    assert panel.window.value == 7 and panel.stride.value == 2
+    changes(panel, lambda: setattr(panel.window, "value", 5), lambda: setattr(panel.stride, "value", 3),
+            lambda: setattr(panel.fill, "value", 0.5), lambda: setattr(panel.target, "value", "Sandal"),
+            lambda: setattr(panel.image, "value", "Trouser #2"))
+    torch.testing.assert_close(panel.probs()[5], vk.occlusion(fashion, panel._input()[0], 5, 5, 3, fill=0.5,
+                                                              progress=False))
+    assert "p(Sandal)" in panel.caption.value
+    monkeypatch.setattr("vizkit.ui.saliency.occlusion_probs", lambda *a, **k: 1 / 0)
+    changes(panel, lambda: setattr(panel.target, "value", "Bag"))  # view only: no occlusion run
+    panel.window.value = 9  # a recompute: the (failing) computation's error is shown in the panel
+    assert isinstance(panel.last_error, ZeroDivisionError) and "ZeroDivisionError" in panel.message.value
+    assert panel.progress.layout.display == "none"
+
+
+def test_saliency_panel(fashion, images):
+    panel = SaliencyPanel(fashion, images, smooth=4)
+    assert panel.layer.value == "relu3"
+    changes(panel, lambda: setattr(panel.layer, "value", "relu2"), lambda: setattr(panel.target, "value", "Coat"),
+            lambda: setattr(panel.smooth, "value", 6), lambda: setattr(panel.overlay, "value", False),
+            lambda: setattr(panel.image, "value", "Bag #18"))
+    x = panel._input()[0]
+    maps = panel.maps()
+    torch.testing.assert_close(maps["Grad-CAM"], vk.grad_cam(fashion, x, "Coat", "relu2"))
+    torch.testing.assert_close(maps["SmoothGrad"], vk.saliency(fashion, x, "Coat", smooth=6))
+
+
+def test_panels_reject_bad_setup(fashion, images):
+    with pytest.raises(ValueError, match="at least one image"):
+        OcclusionPanel(fashion, {})
+    with pytest.raises(ValueError, match="at least one conv layer"):
+        TopProjectionsPanel(fashion, vk.FashionMNIST(train=False).subset(10), [])

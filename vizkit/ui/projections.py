@@ -1,0 +1,173 @@
+"""Panels for notebook 07: a unit projected back to pixels three ways, and Zeiler & Fergus's figure
+(top patches beside their deconvnet projections)."""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from torch import nn
+
+from ..attribute import backprop, deconvnet, guided_backprop
+from ..hooks import layers_of_type
+from ..inspect import activations, receptive_field, top_patches
+from ..inspect.patches import crop_box
+from ..plot import patch_mosaic, projection_rgb, show_image
+from ._panel import Panel
+
+METHODS = {"deconvnet": deconvnet, "backprop": backprop, "guided backprop": guided_backprop}
+MAP_TYPES = (nn.Conv2d, nn.MaxPool2d)
+
+
+class ProjectionPanel(Panel):
+    """One unit (layer, channel, its strongest position) sent back to the pixels by deconvnet, plain
+    backprop and guided backprop, side by side; or one method large. images: name -> image.
+
+    Each (image, layer, channel) is computed once; the view buttons only redraw."""
+
+    def __init__(self, net, images: dict, layers: list[str] | None = None):
+        super().__init__()
+        if not images:
+            raise ValueError("ProjectionPanel needs at least one image (name -> image)")
+        self.net, self.images = net, dict(images)
+        layers = layers or layers_of_type(net, MAP_TYPES)
+        if not layers:
+            raise ValueError(f"{net.name} has no conv or max-pool layers to project from")
+        self._inputs: dict = {}
+        self._maps: dict = {}
+        self._done: dict = {}
+        self.image = widgets.Dropdown(options=list(self.images), description="image")
+        self.layer = widgets.Dropdown(options=list(layers), value=layers[-1], description="layer")
+        flat = [n for n, a in self._input()[1].items() if a.dim() != 3]
+        if flat:
+            raise ValueError(f"layers {flat} give vectors, not maps: projections start from a conv or pooling layer")
+        self.channel = widgets.IntSlider(0, 0, 1, description="channel", continuous_update=False)
+        self.show = widgets.ToggleButtons(options=["side by side", *METHODS], description="show")
+        self.caption = widgets.HTML()
+        self.widget = widgets.VBox([widgets.HBox([self.image, self.layer, self.channel]), self.show,
+                                    self.progress, self.view, self.caption, self.message])
+        for w in (self.image, self.layer):
+            w.observe(self._guard(self._on_layer), "value")
+        for w in (self.channel, self.show):
+            w.observe(self._guard(lambda change: self._timed_render()), "value")
+        self._guard(self._on_layer)(None)
+
+    def _input(self):
+        name = self.image.value
+        if name not in self._inputs:
+            x = self.net.preprocess(self.images[name])
+            self._inputs[name] = x
+            self._maps[name] = activations(self.net, x, self.layer.options)
+        return self._inputs[name], self._maps[name]
+
+    def _on_layer(self, change):
+        _, maps = self._input()
+        self._set_max(self.channel, maps[self.layer.value].shape[0] - 1)
+        self._timed_render()
+
+    def projections(self) -> dict:
+        """method -> (1, C, H, W) projection of the chosen unit (computed once)."""
+        key = (self.image.value, self.layer.value, self.channel.value)
+        if key not in self._done:
+            x, _ = self._input()
+            self._done[key] = {m: f(self.net, x, self.layer.value, self.channel.value) for m, f in METHODS.items()}
+        return self._done[key]
+
+    def render(self) -> None:
+        """The image with the unit's receptive field, and the projections."""
+        x, maps = self._input()
+        layer, ch = self.layer.value, self.channel.value
+        a = maps[layer][ch]
+        y, xx = divmod(int(a.reshape(-1).argmax()), a.shape[-1])
+        proj = self.projections()
+        shown = list(METHODS) if self.show.value == "side by side" else [self.show.value]
+        fig = Figure(figsize=(2.6 * (1 + len(shown)), 3.0) if len(shown) > 1 else (7, 3.6))
+        axes = fig.subplots(1, 1 + len(shown))
+        show_image(self.net.deprocess(x), axes[0], title=self.image.value)
+        top, left, bottom, right = receptive_field(self.net, layer).box(y, xx)
+        axes[0].add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False,
+                                    edgecolor="red", lw=1.5))
+        for ax, m in zip(axes[1:], shown):
+            ax.imshow(projection_rgb(proj[m]), interpolation="nearest")
+            ax.set_title(m, fontsize=10)
+            ax.set_axis_off()
+        fig.tight_layout()
+        self._show(fig)
+        self.caption.value = (f"{layer} channel {ch}, strongest unit at ({y}, {xx}), activation "
+                              f"{float(a[y, xx]):.3f}; red box: its receptive field. Zero is white (mid-grey for "
+                              "colour images); each projection is scaled by its own largest value.")
+        self._idle()
+
+
+class TopProjectionsPanel(Panel):
+    """Zeiler & Fergus's figure, live: for a layer and channel, the top-k image patches of a dataset
+    and, beside them, the deconvnet projection of the same unit in each image, cropped alike.
+
+    Each layer's search runs once (progress bar); each channel's k projections are computed once."""
+
+    def __init__(self, net, dataset, layers: list[str], k: int = 9, batch_size: int = 256):
+        super().__init__()
+        if not layers:
+            raise ValueError("TopProjectionsPanel needs at least one conv layer")
+        self.net, self.dataset, self.k, self.batch_size = net, dataset, k, batch_size
+        self._tops: dict = {}
+        self._proj: dict = {}
+        self.layer = widgets.Dropdown(options=list(layers), description="layer")
+        self.channel = widgets.IntSlider(0, 0, 1, description="channel", continuous_update=False)
+        self.widget = widgets.VBox([widgets.HBox([self.layer, self.channel]), self.progress, self.view,
+                                    self.message])
+        self.layer.observe(self._guard(self._on_layer), "value")
+        self.channel.observe(self._guard(lambda change: self._timed_render()), "value")
+        self._guard(self._on_layer)(None)
+
+    def top(self, layer: str | None = None):
+        """TopPatches of a layer (searched on first use)."""
+        layer = layer or self.layer.value
+        if layer not in self._tops:
+            self._busy(f"searching {len(self.dataset)} images for the top patches of {layer}")
+            self._tops[layer] = top_patches(self.net, self.dataset, layer, k=self.k, batch_size=self.batch_size,
+                                            progress=False)
+        return self._tops[layer]
+
+    def crops(self, layer: str | None = None, channel: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(patches, projections): two (k, h, w, 3) arrays, the field crops and their deconvnet crops."""
+        layer = layer or self.layer.value
+        channel = self.channel.value if channel is None else channel
+        key = (layer, channel)
+        if key not in self._proj:
+            tp = self.top(layer)
+            done = self._busy(f"projecting the top {self.k} units of {layer} channel {channel}")
+            tiles = []
+            entries = [(i, y, x) for i, y, x in zip(tp.indices[channel].tolist(), tp.ys[channel].tolist(),
+                                                    tp.xs[channel].tolist()) if i >= 0]
+            for n, (i, y, x) in enumerate(entries):
+                signal = deconvnet(self.net, self.net.normalize(self.dataset[i][0].unsqueeze(0)), layer, channel,
+                                   position=(y, x))
+                rgb = projection_rgb(signal)  # (H, W, 3), zero mid-grey, scaled per image
+                crop = crop_box(rgb.transpose(2, 0, 1), tp.rf.box(y, x))
+                tiles.append(crop)
+                done(n + 1, len(entries))
+            self._proj[key] = (tp.crops(channel), np.stack(tiles))
+        return self._proj[key]
+
+    def _on_layer(self, change):
+        self._set_max(self.channel, self.top().values.shape[0] - 1)
+        self._timed_render()
+
+    def render(self) -> None:
+        """Top patches (left) and their deconvnet projections (right), best first."""
+        patches, projections = self.crops()
+        tp = self.top()
+        fig = Figure(figsize=(9, 4.9))
+        a, b = fig.add_axes((0.01, 0.02, 0.48, 0.84)), fig.add_axes((0.51, 0.02, 0.48, 0.84))
+        a.imshow(patch_mosaic(patches), interpolation="nearest")
+        b.imshow(patch_mosaic(projections), interpolation="nearest")
+        a.set_title("top patches", fontsize=10)
+        b.set_title("their deconvnet projections", fontsize=10)
+        for ax in (a, b):
+            ax.set_axis_off()
+        fig.suptitle(f"{tp.layer} channel {self.channel.value}: top {len(patches)} of {len(self.dataset)} images, "
+                     f"field {tp.rf.size[0]}x{tp.rf.size[1]} px", fontsize=10)
+        self._show(fig)
+        self._idle()

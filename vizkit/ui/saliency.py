@@ -1,0 +1,170 @@
+"""Panels for notebook 08: occlusion maps (Zeiler & Fergus's Fig. 7) and gradient saliency, SmoothGrad
+and Grad-CAM side by side."""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+import torch
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from torch import nn
+
+from ..attribute import heat_maps
+from ..attribute.occlusion import occlusion_probs
+from ..hooks import frozen, layers_of_type, resolve, resolve_target
+from ..inspect import activations
+from ..plot import heat_rgb, label_map, show_image
+from ._panel import Panel
+
+PREDICTED = "predicted class"
+FILLS = {"dataset mean": "mean", "black": 0.0, "grey": 0.5, "white": 1.0}
+
+
+class _ImagesPanel(Panel):
+    """Shared by the two panels: images by name, their model inputs and predictions, a class choice."""
+
+    def _setup_images(self, net, images: dict):
+        if not images:
+            raise ValueError(f"{type(self).__name__} needs at least one image (name -> image)")
+        self.net, self.images = net, dict(images)
+        self._inputs: dict = {}
+        self.image = widgets.Dropdown(options=list(self.images), description="image")
+        self.target = widgets.Dropdown(options=[PREDICTED, *net.classes], description="class")
+
+    def _input(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(model input, softmax probabilities) of the chosen image, computed once."""
+        name = self.image.value
+        if name not in self._inputs:
+            x = self.net.preprocess(self.images[name])
+            with frozen(self.net), torch.no_grad():
+                probs = torch.softmax(self.net.model(x).float(), 1)[0]
+            self._inputs[name] = (x, probs)
+        return self._inputs[name]
+
+    def target_index(self) -> int:
+        """The chosen class, or the image's predicted class."""
+        _, probs = self._input()
+        return int(probs.argmax()) if self.target.value == PREDICTED else resolve_target(self.net, self.target.value)
+
+
+class OcclusionPanel(_ImagesPanel):
+    """Slide a square over the image: the probability of a class at every window position, and the
+    most probable label there. Window, stride and fill recompute (with a progress bar); the class
+    only redraws (every class's probabilities are kept)."""
+
+    def __init__(self, net, images: dict, window: int | None = None, stride: int | None = None,
+                 batch_size: int = 64):
+        super().__init__()
+        self._setup_images(net, images)
+        self.batch_size = batch_size
+        side = min(net.input_size)
+        window = window or max(1, side // 4)
+        self.window = widgets.IntSlider(window, 1, side, description="window", continuous_update=False)
+        self.stride = widgets.IntSlider(stride or max(1, window // 3), 1, max(1, side // 2), description="stride",
+                                        continuous_update=False)
+        self.fill = widgets.Dropdown(options=FILLS, value="mean", description="fill")
+        self._probs: dict = {}
+        self.caption = widgets.HTML()
+        self.widget = widgets.VBox([widgets.HBox([self.image, self.target]),
+                                    widgets.HBox([self.window, self.stride, self.fill]),
+                                    self.progress, self.view, self.caption, self.message])
+        for w in (self.image, self.window, self.stride, self.fill, self.target):
+            w.observe(self._guard(lambda change: self._timed_render()), "value")
+        self._guard(self._timed_render)()
+
+    def probs(self) -> torch.Tensor:
+        """(K, h, w) class probabilities for the current image, window, stride and fill (cached)."""
+        key = (self.image.value, self.window.value, self.stride.value, self.fill.value)
+        if key not in self._probs:
+            x, _ = self._input()
+            update = self._busy("occluding")
+            self._probs[key] = occlusion_probs(self.net, x, self.window.value, self.stride.value, self.fill.value,
+                                               batch_size=self.batch_size, progress=False, callback=update)
+        return self._probs[key]
+
+    def render(self) -> None:
+        """Image with the most damaging window, the class's probability map, and the label map."""
+        x, p0 = self._input()
+        probs, t = self.probs(), self.target_index()
+        pmap = probs[t]
+        i, j = divmod(int(pmap.reshape(-1).argmin()), pmap.shape[1])
+        win, st = self.window.value, self.stride.value
+        name = self.net.classes[t] if t < len(self.net.classes) else f"class {t}"
+        fig = Figure(figsize=(11, 3.5))
+        a, b, c = (fig.add_axes(r) for r in ((0.0, 0.05, 0.27, 0.8), (0.3, 0.05, 0.3, 0.8), (0.6, 0.05, 0.27, 0.8)))
+        show_image(self.net.deprocess(x), a, title="most damaging window")
+        a.add_patch(Rectangle((j * st - 0.5, i * st - 0.5), win, win, fill=True, facecolor="red", alpha=0.35,
+                              edgecolor="red", lw=1.5))
+        shown = b.imshow(pmap.numpy(), cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+        fig.colorbar(shown, ax=b, fraction=0.046, pad=0.03)
+        b.set_title(f"p({name}) with the window there", fontsize=10)
+        b.set_axis_off()
+        label_map(probs.argmax(0), self.net.classes, c, title="most probable label")
+        self._show(fig)
+        self.caption.value = (f"p({name}) = {float(p0[t]):.3f} unoccluded; {float(pmap.min()):.3f} at its lowest, "
+                              f"window at row {i * st}, column {j * st}; map {pmap.shape[0]}x{pmap.shape[1]} "
+                              f"({win}x{win} window, stride {st})")
+        self._idle()
+
+
+class SaliencyPanel(_ImagesPanel):
+    """Gradient saliency, SmoothGrad, Grad-CAM and guided Grad-CAM of one class on one image, side by
+    side. Every (image, class, layer, samples) is computed once; then it only redraws."""
+
+    METHODS = ("gradient", "SmoothGrad", "Grad-CAM", "guided Grad-CAM")
+
+    def __init__(self, net, images: dict, layers: list[str] | None = None, smooth: int = 16):
+        super().__init__()
+        self._setup_images(net, images)
+        layers = layers or self._map_layers(net, next(iter(self.images.values())))
+        if not layers:
+            raise ValueError(f"{net.name} has no conv, ReLU or pooling layers with maps for Grad-CAM")
+        relus = [n for n in layers if isinstance(resolve(net, n)[1], nn.ReLU)]
+        self.layer = widgets.Dropdown(options=list(layers), value=(relus or layers)[-1], description="Grad-CAM at")
+        self.smooth = widgets.IntSlider(smooth, 2, 64, description="samples", continuous_update=False)
+        self.overlay = widgets.Checkbox(True, description="over the image")
+        self._maps: dict = {}
+        self.widget = widgets.VBox([widgets.HBox([self.image, self.target, self.layer]),
+                                    widgets.HBox([self.smooth, self.overlay]), self.progress, self.view,
+                                    self.message])
+        for w in (self.image, self.target, self.layer, self.smooth, self.overlay):
+            w.observe(self._guard(lambda change: self._timed_render()), "value")
+        self._guard(self._timed_render)()
+
+    @staticmethod
+    def _map_layers(net, image) -> list[str]:
+        """Conv, ReLU and pooling layers whose output is maps; Grad-CAM is usually taken at the last
+        rectified one (before a ReLU the weighted sum of maps can be negative everywhere)."""
+        names = layers_of_type(net, (nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d))
+        acts = activations(net, net.preprocess(image), names) if names else {}
+        return [n for n in names if acts[n].dim() == 3]
+
+    def maps(self) -> dict:
+        """method -> (H, W) map for the current choices (cached)."""
+        t = self.target_index()
+        key = (self.image.value, t, self.layer.value, self.smooth.value)
+        if key not in self._maps:
+            x, _ = self._input()
+            self._busy("computing the maps")
+            self._maps[key] = heat_maps(self.net, x, t, self.layer.value, smooth=self.smooth.value,
+                                        methods=self.METHODS)
+        return self._maps[key]
+
+    def render(self) -> None:
+        """The image and one map per method (bright: where the class's evidence lies)."""
+        x, probs = self._input()
+        t, maps = self.target_index(), self.maps()
+        picture = self.net.deprocess(x)
+        grey = picture.mean(2, keepdims=True)
+        fig = Figure(figsize=(12, 2.9))
+        axes = fig.subplots(1, 1 + len(maps))
+        name = self.net.classes[t] if t < len(self.net.classes) else f"class {t}"
+        show_image(picture, axes[0], title=f"{name} (p = {float(probs[t]):.2f})")
+        for ax, (m, heat) in zip(axes[1:], maps.items()):
+            rgb = heat_rgb(heat)
+            ax.imshow(0.45 * grey + 0.55 * rgb if self.overlay.value else rgb, interpolation="nearest")
+            ax.set_title(m + (f" (at {self.layer.value})" if "CAM" in m else ""), fontsize=9)
+            ax.set_axis_off()
+        fig.tight_layout()
+        self._show(fig)
+        self._idle()
