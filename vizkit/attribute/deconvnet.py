@@ -28,8 +28,9 @@ CHAIN_LAYERS = (nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.Dropout, nn.Identity)
 
 @dataclass
 class DeconvStep:
-    """One step of the explicit path: the layer undone, what was done ("unit", "unpool", "rectify",
-    "filter", "identity"), and the signal after it, (1, C, h, w) in that layer's input space."""
+    """One step of the explicit path: the layer undone (its alias, else its module path), what was done
+    ("unit", "unpool", "rectify", "filter", "identity"), and the signal after it, (1, C, h, w) in that
+    layer's input space."""
 
     layer: str
     kind: str
@@ -142,6 +143,9 @@ def deconvnet_steps(net, x, layer: str, channel: int, position=None) -> list[Dec
         unit = pick_unit(act, layer, channel, position)
         signal = unit_seed(act, unit)
         steps = [DeconvStep(layer, "unit", signal)]
+        alias = {}
+        for name, path in getattr(net, "layers", {}).items():
+            alias.setdefault(path, name)
         with torch.no_grad():
             for name, module, x_in, _, switches in reversed(calls):
                 if isinstance(module, nn.Conv2d):
@@ -152,7 +156,7 @@ def deconvnet_steps(net, x, layer: str, channel: int, position=None) -> list[Dec
                     signal, kind = _unpool(signal, switches, x_in.shape), "unpool"
                 else:
                     kind = "identity"
-                steps.append(DeconvStep(name, kind, signal))
+                steps.append(DeconvStep(alias.get(name, name), kind, signal))
     return steps
 
 

@@ -33,12 +33,12 @@ def mass_share(heat, mask) -> float:
 
 
 def heat_maps(net, x, target, layer: str, window: int = 6, stride: int = 2, smooth: int = 16,
-              methods=METHODS) -> dict[str, torch.Tensor]:
+              methods=METHODS, fill="mean") -> dict[str, torch.Tensor]:
     """Method -> (H, W) non-negative map of where the evidence for class target lies, on the input grid.
 
     occlusion: the fall of the target's probability, max(p - p_occluded, 0), averaged over the windows
-    covering each pixel; gradient / SmoothGrad: saliency; Grad-CAM at `layer`; guided Grad-CAM: its
-    largest magnitude over colour channels.
+    covering each pixel (window, stride, fill as for vk.occlusion); gradient / SmoothGrad: saliency;
+    Grad-CAM at `layer`; guided Grad-CAM: its largest magnitude over colour channels.
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -50,7 +50,7 @@ def heat_maps(net, x, target, layer: str, window: int = 6, stride: int = 2, smoo
         if m == "occlusion":
             with frozen(net), torch.no_grad():
                 p = float(torch.softmax(net.model(inp).float(), 1)[0, t])
-            drop = (p - occlusion(net, inp, t, window, stride, progress=False)).clamp(min=0)
+            drop = (p - occlusion(net, inp, t, window, stride, fill, progress=False)).clamp(min=0)
             out[m] = to_pixels(drop, window, stride, inp.shape[2:])
         elif m == "gradient":
             out[m] = saliency(net, inp, t)
@@ -63,21 +63,34 @@ def heat_maps(net, x, target, layer: str, window: int = 6, stride: int = 2, smoo
     return out
 
 
-def object_mass(net, dataset, indices, layer: str, threshold: float = 0.05, progress: bool = True,
+def object_mask(image: torch.Tensor, threshold: float = 0.05, margin: int = 0) -> torch.Tensor:
+    """(H, W) bool: the pixels of a (C, H, W) [0, 1] image brighter than threshold (an object on a black
+    background, as in Fashion-MNIST), grown by `margin` pixels in every direction."""
+    mask = image.amax(0) > threshold
+    if margin > 0:
+        grown = torch.nn.functional.max_pool2d(mask[None, None].float(), 2 * margin + 1, 1, margin)
+        mask = grown[0, 0] > 0
+    return mask
+
+
+def object_mass(net, dataset, indices, layer: str, threshold: float = 0.05, margins=(0,), progress: bool = True,
                 **options) -> dict[str, np.ndarray]:
-    """For dataset items (image in [0, 1], label), the share of each method's map on the object's
-    pixels (image > threshold), explaining the true label -> method -> (N,) shares; "object" -> (N,)
-    the share of the image the object covers. options go to heat_maps (window, stride, smooth, methods)."""
+    """For dataset items (image in [0, 1] on a black background, label), the share of each method's map
+    (explaining the true label) on the object's pixels -> method -> (N, len(margins)) shares, one column
+    per margin (the object grown by that many pixels); "object" -> the share of the image it covers.
+
+    options go to heat_maps (window, stride, fill, smooth, methods).
+    """
     indices = list(indices)
     if not indices:
         raise ValueError("object_mass needs at least one image index")
-    shares: dict[str, list[float]] = {}
+    shares: dict[str, list[list[float]]] = {}
     for i in tqdm(indices, desc="object mass", unit="img", disable=not progress, mininterval=0.5):
         image, label = dataset[i]
-        mask = image.amax(0) > threshold
+        masks = [object_mask(image, threshold, m) for m in margins]
         maps = heat_maps(net, net.normalize(image.unsqueeze(0)), int(label), layer, **options)
-        shares.setdefault("object", []).append(float(mask.double().mean()))
+        shares.setdefault("object", []).append([float(m.double().mean()) for m in masks])
         for name, heat in maps.items():
-            share = mass_share(heat, mask) if float(heat.sum()) > 0 else float("nan")
-            shares.setdefault(name, []).append(share)
+            row = [mass_share(heat, m) if float(heat.sum()) > 0 else float("nan") for m in masks]
+            shares.setdefault(name, []).append(row)
     return {k: np.asarray(v) for k, v in shares.items()}

@@ -53,7 +53,7 @@ class OcclusionPanel(_ImagesPanel):
     only redraws (every class's probabilities are kept)."""
 
     def __init__(self, net, images: dict, window: int | None = None, stride: int | None = None,
-                 batch_size: int = 64):
+                 fill="mean", batch_size: int = 64):
         super().__init__()
         self._setup_images(net, images)
         self.batch_size = batch_size
@@ -62,7 +62,9 @@ class OcclusionPanel(_ImagesPanel):
         self.window = widgets.IntSlider(window, 1, side, description="window", continuous_update=False)
         self.stride = widgets.IntSlider(stride or max(1, window // 3), 1, max(1, side // 2), description="stride",
                                         continuous_update=False)
-        self.fill = widgets.Dropdown(options=FILLS, value="mean", description="fill")
+        if fill not in FILLS.values():
+            raise ValueError(f"fill must be one of {list(FILLS.values())}; got {fill!r}")
+        self.fill = widgets.Dropdown(options=FILLS, value=fill, description="fill")
         self._probs: dict = {}
         self.caption = widgets.HTML()
         self.widget = widgets.VBox([widgets.HBox([self.image, self.target]),
