@@ -332,20 +332,33 @@ def heat_rgb(heat, cmap: str = "inferno") -> np.ndarray:
     return matplotlib.colormaps[cmap](h / top if top > 0 else h)[..., :3]
 
 
-def label_map(labels, classes, ax=None, title: str | None = None, legend: bool = True):
-    """A (h, w) map of class indices in tab10/tab20 colours, with a legend of the classes it contains."""
+def label_colors(labels, classes) -> np.ndarray:
+    """A (h, w) map of class indices -> (h, w, 3) colours (tab10, or tab20 beyond ten classes)."""
+    import matplotlib
+
+    lab = _np(labels).astype(int)
+    cmap = matplotlib.colormaps["tab10" if len(classes) <= 10 else "tab20"]
+    return cmap(lab % cmap.N)[..., :3]
+
+
+def label_legend(ax, labels, classes):
+    """A legend, right of ax, naming the classes that a (h, w) label map contains, in its colours."""
     import matplotlib
     from matplotlib.patches import Patch
 
-    ax = _axes(ax, (4, 4))
-    lab = _np(labels).astype(int)
     cmap = matplotlib.colormaps["tab10" if len(classes) <= 10 else "tab20"]
-    ax.imshow(cmap(lab % cmap.N), interpolation="nearest")
+    shown = sorted(set(_np(labels).astype(int).ravel().tolist()))
+    return ax.legend(handles=[Patch(color=cmap(c % cmap.N), label=classes[c] if c < len(classes) else str(c))
+                              for c in shown], fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+
+
+def label_map(labels, classes, ax=None, title: str | None = None, legend: bool = True):
+    """A (h, w) map of class indices in tab10/tab20 colours, with a legend of the classes it contains."""
+    ax = _axes(ax, (4, 4))
+    ax.imshow(label_colors(labels, classes), interpolation="nearest")
     ax.set_axis_off()
     if legend:
-        shown = sorted(set(lab.ravel().tolist()))
-        ax.legend(handles=[Patch(color=cmap(c % cmap.N), label=classes[c] if c < len(classes) else str(c))
-                           for c in shown], fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+        label_legend(ax, labels, classes)
     if title:
         ax.set_title(title)
     return ax

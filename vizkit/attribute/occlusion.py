@@ -47,18 +47,21 @@ def fill_value(net, fill) -> torch.Tensor:
     return torch.tensor([(fill - m) / s for m, s in zip(net.mean, net.std)])
 
 
-def occlusion_scan(net, x, window, stride, fill, forward, batch_size: int = 64, progress: bool = True,
+def occlusion_scan(net, x, window, stride, fill, forward, batch_size: int | None = None, progress: bool = True,
                    desc: str = "occlusion", callback=None) -> torch.Tensor:
     """(h, w, ...) of forward((B, C, H, W) occluded inputs) -> (B, ...), one entry per window position.
 
-    The model is left as found; forward runs under no_grad with the model in eval mode.
+    The model is left as found; forward runs under no_grad with the model in eval mode. batch_size
+    occluded copies go through the model at once (None: as many as fit in about 16 MB of input).
     callback(done, total), if given, is called after every batch (for a panel's progress bar).
     """
     inp = one_input(net, x)
     h, w = grid_shape(inp.shape[2:], window, stride)
     win, st = _size(window, "window"), _size(stride, "stride")
+    if batch_size is None:  # about 16 MB of input per batch: 27 ImageNet images, 256 Fashion-MNIST ones
+        batch_size = max(1, min(256, 2**22 // inp[0].numel()))
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+        raise ValueError(f"batch_size must be a positive integer (None: chosen by image size); got {batch_size!r}")
     value = fill_value(net, fill).to(inp).view(1, -1, 1, 1)
     corners = [(i * st[0], j * st[1]) for i in range(h) for j in range(w)]
     outs = []
@@ -77,7 +80,7 @@ def occlusion_scan(net, x, window, stride, fill, forward, batch_size: int = 64, 
     return out.reshape(h, w, *out.shape[1:])
 
 
-def occlusion_probs(net, x, window, stride, fill="mean", batch_size: int = 64, progress: bool = True,
+def occlusion_probs(net, x, window, stride, fill="mean", batch_size: int | None = None, progress: bool = True,
                     callback=None) -> torch.Tensor:
     """(K, h, w) softmax probability of every class with the window at each position.
 
@@ -93,7 +96,8 @@ def occlusion_probs(net, x, window, stride, fill="mean", batch_size: int = 64, p
                           callback=callback).permute(2, 0, 1)
 
 
-def occlusion(net, x, target, window, stride, fill="mean", batch_size: int = 64, progress: bool = True) -> torch.Tensor:
+def occlusion(net, x, target, window, stride, fill="mean", batch_size: int | None = None,
+              progress: bool = True) -> torch.Tensor:
     """(h, w) softmax probability of class target with a window x window square at (i * stride, j * stride).
 
     h = (H - window) // stride + 1 (w likewise); fill: "mean" (the dataset's mean colour, 0 in model
@@ -107,7 +111,7 @@ def occlusion(net, x, target, window, stride, fill="mean", batch_size: int = 64,
 
 
 def occlusion_activation(net, x, layer: str, channel: int, window, stride, fill="mean", position=None,
-                         total: bool = False, batch_size: int = 64, progress: bool = True) -> torch.Tensor:
+                         total: bool = False, batch_size: int | None = None, progress: bool = True) -> torch.Tensor:
     """(h, w) activation of one unit with the window at each position (the unit chosen on the unoccluded
     image: position=None is the channel's strongest position); total=True gives the channel's summed
     activation instead, as in Zeiler & Fergus's Fig. 7b."""

@@ -13,7 +13,7 @@ from ..attribute import backprop, deconvnet, guided_backprop
 from ..hooks import layers_of_type
 from ..inspect import activations, receptive_field, top_patches
 from ..inspect.patches import crop_box
-from ..plot import patch_mosaic, projection_rgb, show_image
+from ..plot import patch_mosaic, projection_rgb
 from ._panel import Panel
 
 METHODS = {"deconvnet": deconvnet, "backprop": backprop, "guided backprop": guided_backprop}
@@ -74,6 +74,18 @@ class ProjectionPanel(Panel):
             self._done[key] = {m: f(self.net, x, self.layer.value, self.channel.value) for m, f in METHODS.items()}
         return self._done[key]
 
+    def _build(self, shown: list[str]):
+        fig = Figure(figsize=(2.6 * (1 + len(shown)), 3.0) if len(shown) > 1 else (7, 3.6), dpi=80)
+        axes = fig.subplots(1, 1 + len(shown))
+        h, w = self.net.input_size
+        ims = [ax.imshow(np.zeros((h, w, 3)), interpolation="nearest") for ax in axes]
+        box = axes[0].add_patch(Rectangle((0, 0), 1, 1, fill=False, edgecolor="red", lw=1.5, clip_on=False))
+        for ax, m in zip(axes, ["", *shown]):
+            ax.set_axis_off()
+            ax.set_title(m or " ", fontsize=10)
+        fig.tight_layout()
+        return fig, {"axes": axes, "images": ims, "box": box}
+
     def render(self) -> None:
         """The image with the unit's receptive field, and the projections."""
         x, maps = self._input()
@@ -82,18 +94,15 @@ class ProjectionPanel(Panel):
         y, xx = divmod(int(a.reshape(-1).argmax()), a.shape[-1])
         proj = self.projections()
         shown = list(METHODS) if self.show.value == "side by side" else [self.show.value]
-        fig = Figure(figsize=(2.6 * (1 + len(shown)), 3.0) if len(shown) > 1 else (7, 3.6))
-        axes = fig.subplots(1, 1 + len(shown))
-        show_image(self.net.deprocess(x), axes[0], title=self.image.value)
+        parts = self._figure(("projection", *shown), lambda: self._build(shown))
+        picture = self.net.deprocess(x)
+        parts["images"][0].set_data(picture.repeat(3, 2) if picture.shape[2] == 1 else picture)
+        parts["axes"][0].set_title(self.image.value, fontsize=10)
         top, left, bottom, right = receptive_field(self.net, layer).box(y, xx)
-        axes[0].add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False,
-                                    edgecolor="red", lw=1.5))
-        for ax, m in zip(axes[1:], shown):
-            ax.imshow(projection_rgb(proj[m]), interpolation="nearest")
-            ax.set_title(m, fontsize=10)
-            ax.set_axis_off()
-        fig.tight_layout()
-        self._show(fig)
+        parts["box"].set_bounds(left - 0.5, top - 0.5, right - left, bottom - top)
+        for im, m in zip(parts["images"][1:], shown):
+            im.set_data(projection_rgb(proj[m]))
+        self._redraw()
         self.caption.value = (f"{layer} channel {ch}, strongest unit at ({y}, {xx}), activation "
                               f"{float(a[y, xx]):.3f}; red box: its receptive field. Zero is white (mid-grey for "
                               "colour images); each projection is scaled by its own largest value.")
@@ -155,19 +164,27 @@ class TopProjectionsPanel(Panel):
         self._set_max(self.channel, self.top().values.shape[0] - 1)
         self._timed_render()
 
-    def render(self) -> None:
-        """Top patches (left) and their deconvnet projections (right), best first."""
-        patches, projections = self.crops()
-        tp = self.top()
-        fig = Figure(figsize=(9, 4.9))
+    def _build(self, shape):
+        fig = Figure(figsize=(9, 4.9), dpi=80)
         a, b = fig.add_axes((0.01, 0.02, 0.48, 0.84)), fig.add_axes((0.51, 0.02, 0.48, 0.84))
-        a.imshow(patch_mosaic(patches), interpolation="nearest")
-        b.imshow(patch_mosaic(projections), interpolation="nearest")
+        parts = {"patches": a.imshow(np.ones(shape), interpolation="nearest"),
+                 "projections": b.imshow(np.ones(shape), interpolation="nearest"),
+                 "title": fig.suptitle(" ", fontsize=10)}
         a.set_title("top patches", fontsize=10)
         b.set_title("their deconvnet projections", fontsize=10)
         for ax in (a, b):
             ax.set_axis_off()
-        fig.suptitle(f"{tp.layer} channel {self.channel.value}: top {len(patches)} of {len(self.dataset)} images, "
-                     f"field {tp.rf.size[0]}x{tp.rf.size[1]} px", fontsize=10)
-        self._show(fig)
+        return fig, parts
+
+    def render(self) -> None:
+        """Top patches (left) and their deconvnet projections (right), best first."""
+        patches, projections = self.crops()
+        tp = self.top()
+        left, right = patch_mosaic(patches), patch_mosaic(projections)
+        parts = self._figure(("top projections", left.shape), lambda: self._build(left.shape))
+        parts["patches"].set_data(left)
+        parts["projections"].set_data(right)
+        parts["title"].set_text(f"{tp.layer} channel {self.channel.value}: top {len(patches)} of {len(self.dataset)} "
+                                f"images, field {tp.rf.size[0]}x{tp.rf.size[1]} px")
+        self._redraw()
         self._idle()

@@ -4,6 +4,7 @@ and Grad-CAM side by side."""
 from __future__ import annotations
 
 import ipywidgets as widgets
+import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -13,7 +14,7 @@ from ..attribute import heat_maps
 from ..attribute.occlusion import occlusion_probs
 from ..hooks import frozen, layers_of_type, resolve, resolve_target
 from ..inspect import activations
-from ..plot import heat_rgb, label_map, show_image
+from ..plot import heat_rgb, label_colors, label_legend
 from ._panel import Panel
 
 PREDICTED = "predicted class"
@@ -53,7 +54,7 @@ class OcclusionPanel(_ImagesPanel):
     only redraws (every class's probabilities are kept)."""
 
     def __init__(self, net, images: dict, window: int | None = None, stride: int | None = None,
-                 fill="mean", batch_size: int = 64):
+                 fill="mean", batch_size: int | None = None):
         super().__init__()
         self._setup_images(net, images)
         self.batch_size = batch_size
@@ -84,6 +85,22 @@ class OcclusionPanel(_ImagesPanel):
                                                batch_size=self.batch_size, progress=False, callback=update)
         return self._probs[key]
 
+    def _build(self, shape):
+        fig = Figure(figsize=(11, 3.5), dpi=80)
+        a, b, c = (fig.add_axes(r) for r in ((0.0, 0.05, 0.27, 0.8), (0.3, 0.05, 0.3, 0.8), (0.6, 0.05, 0.27, 0.8)))
+        h, w = self.net.input_size
+        parts = {"axes": (a, b, c), "image": a.imshow(np.zeros((h, w, 3)), interpolation="nearest"),
+                 "box": a.add_patch(Rectangle((0, 0), 1, 1, fill=True, facecolor="red", alpha=0.35, edgecolor="red",
+                                              lw=1.5)),
+                 "map": b.imshow(np.zeros(shape), cmap="viridis", vmin=0, vmax=1, interpolation="nearest"),
+                 "labels": c.imshow(np.zeros((*shape, 3)), interpolation="nearest")}
+        fig.colorbar(parts["map"], ax=b, fraction=0.046, pad=0.03)
+        a.set_title("most damaging window")
+        c.set_title("most probable label")
+        for ax in (a, b, c):
+            ax.set_axis_off()
+        return fig, parts
+
     def render(self) -> None:
         """Image with the most damaging window, the class's probability map, and the label map."""
         x, p0 = self._input()
@@ -92,17 +109,19 @@ class OcclusionPanel(_ImagesPanel):
         i, j = divmod(int(pmap.reshape(-1).argmin()), pmap.shape[1])
         win, st = self.window.value, self.stride.value
         name = self.net.classes[t] if t < len(self.net.classes) else f"class {t}"
-        fig = Figure(figsize=(11, 3.5))
-        a, b, c = (fig.add_axes(r) for r in ((0.0, 0.05, 0.27, 0.8), (0.3, 0.05, 0.3, 0.8), (0.6, 0.05, 0.27, 0.8)))
-        show_image(self.net.deprocess(x), a, title="most damaging window")
-        a.add_patch(Rectangle((j * st - 0.5, i * st - 0.5), win, win, fill=True, facecolor="red", alpha=0.35,
-                              edgecolor="red", lw=1.5))
-        shown = b.imshow(pmap.numpy(), cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
-        fig.colorbar(shown, ax=b, fraction=0.046, pad=0.03)
+        parts = self._figure(("occlusion", tuple(pmap.shape)), lambda: self._build(tuple(pmap.shape)))
+        a, b, c = parts["axes"]
+        picture = self.net.deprocess(x)
+        parts["image"].set_data(picture.repeat(3, 2) if picture.shape[2] == 1 else picture)
+        parts["box"].set_bounds(j * st - 0.5, i * st - 0.5, win, win)
+        parts["map"].set_data(pmap.numpy())
         b.set_title(f"p({name}) with the window there", fontsize=10)
-        b.set_axis_off()
-        label_map(probs.argmax(0), self.net.classes, c, title="most probable label")
-        self._show(fig)
+        labels = probs.argmax(0)
+        parts["labels"].set_data(label_colors(labels, self.net.classes))
+        if c.get_legend() is not None:
+            c.get_legend().remove()
+        label_legend(c, labels, self.net.classes)
+        self._redraw()
         self.caption.value = (f"p({name}) = {float(p0[t]):.3f} unoccluded; {float(pmap.min()):.3f} at its lowest, "
                               f"window at row {i * st}, column {j * st}; map {pmap.shape[0]}x{pmap.shape[1]} "
                               f"({win}x{win} window, stride {st})")
@@ -152,21 +171,30 @@ class SaliencyPanel(_ImagesPanel):
                                         methods=self.METHODS)
         return self._maps[key]
 
+    def _build(self, n: int):
+        fig = Figure(figsize=(12, 2.9), dpi=80)
+        axes = fig.subplots(1, 1 + n)
+        h, w = self.net.input_size
+        ims = [ax.imshow(np.zeros((h, w, 3)), interpolation="nearest") for ax in axes]
+        for ax in axes:
+            ax.set_axis_off()
+            ax.set_title(" ", fontsize=9)
+        fig.tight_layout()
+        return fig, {"axes": axes, "images": ims}
+
     def render(self) -> None:
         """The image and one map per method (bright: where the class's evidence lies)."""
         x, probs = self._input()
         t, maps = self.target_index(), self.maps()
         picture = self.net.deprocess(x)
         grey = picture.mean(2, keepdims=True)
-        fig = Figure(figsize=(12, 2.9))
-        axes = fig.subplots(1, 1 + len(maps))
+        parts = self._figure(("saliency", len(maps)), lambda: self._build(len(maps)))
         name = self.net.classes[t] if t < len(self.net.classes) else f"class {t}"
-        show_image(picture, axes[0], title=f"{name} (p = {float(probs[t]):.2f})")
-        for ax, (m, heat) in zip(axes[1:], maps.items()):
+        parts["images"][0].set_data(picture.repeat(3, 2) if picture.shape[2] == 1 else picture)
+        parts["axes"][0].set_title(f"{name} (p = {float(probs[t]):.2f})", fontsize=11)
+        for ax, im, (m, heat) in zip(parts["axes"][1:], parts["images"][1:], maps.items()):
             rgb = heat_rgb(heat)
-            ax.imshow(0.45 * grey + 0.55 * rgb if self.overlay.value else rgb, interpolation="nearest")
+            im.set_data(0.45 * grey + 0.55 * rgb if self.overlay.value else rgb)
             ax.set_title(m + (f" (at {self.layer.value})" if "CAM" in m else ""), fontsize=9)
-            ax.set_axis_off()
-        fig.tight_layout()
-        self._show(fig)
+        self._redraw()
         self._idle()
