@@ -8,6 +8,8 @@ import difflib
 import torch
 from torch import nn
 
+from ._check import layer_list
+
 # Every per-module hook registry torch keeps; preserved() restores them all.
 _HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
                "_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs",
@@ -73,6 +75,26 @@ def resolve_target(net, target) -> int:
     return index
 
 
+def input_error(net, x, error: Exception) -> ValueError:
+    """A ValueError explaining that the model could not run input x (shape, dtype) and what it takes."""
+    name = getattr(net, "name", type(_model(net)).__name__)
+    takes = ""
+    if hasattr(net, "input_size"):
+        takes = (f"; it takes (N, {net.channels}, H, W) inputs, made for {net.input_size[0]}x{net.input_size[1]} "
+                 "images (net.preprocess(image) makes one)")
+    shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return ValueError(f"{name} could not run an input of shape {shape}{takes}. PyTorch said: {first}")
+
+
+def run(net, x: torch.Tensor):
+    """net's model on x; a failure inside the model (wrong size, channels, dtype) becomes input_error's ValueError."""
+    try:
+        return _model(net)(x)
+    except (RuntimeError, IndexError) as e:
+        raise input_error(net, x, e) from e
+
+
 class StopForward(Exception):
     """Raised by a recording hook once every wanted layer has run: the rest of the network need not."""
 
@@ -81,15 +103,15 @@ class Recording(dict):
     """Layer name -> captured output. forward(x) runs the model and, with stop=True, ends the pass
     once every recorded layer has run (it then returns None instead of the model's output)."""
 
-    def __init__(self, model: nn.Module, names: list[str], stop: bool):
+    def __init__(self, net, names: list[str], stop: bool):
         super().__init__()
-        self.model, self.names, self.stop = model, names, stop
+        self.net, self.names, self.stop = net, names, stop
 
     def forward(self, x: torch.Tensor):
         """Run the model on x, collecting the layers; the model's output, or None if stopped early."""
         self.clear()
         try:
-            out = self.model(x)
+            out = run(self.net, x)
         except StopForward:
             return None
         missing = [n for n in self.names if n not in self]
@@ -126,12 +148,9 @@ def record(net, layers, keep_graph: bool = False, stop: bool = False):
     stop=True: Recording.forward(x) ends the forward pass after the last recorded layer.
     Hooks are removed (and in-place flags restored) on exit, also when the block raises.
     """
-    names = [layers] if isinstance(layers, str) else layers
-    if not isinstance(names, (list, tuple)) or not names:
-        raise ValueError(f"record needs a layer name or a non-empty list of them; got {layers!r}")
+    names = layer_list(layers)
     found = {name: resolve(net, name)[1] for name in names}
-    model = _model(net)
-    store = Recording(model, list(found), stop)
+    store = Recording(net, list(found), stop)
     handles = []
 
     def hook_for(name):

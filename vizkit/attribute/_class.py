@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..hooks import frozen, inplace_off, resolve_target
+from ..hooks import frozen, inplace_off, resolve_target, run
 from ._units import relu_rule
 
 
@@ -22,7 +22,7 @@ def class_gradient(net, inp: torch.Tensor, target, rule: str = "gradient") -> to
     """(N, C, H, W) d logit_target / d input for a batch of model inputs (pre-softmax score)."""
     xg = inp.detach().clone().requires_grad_(True)
     with frozen(net), inplace_off(net), relu_rule(net, rule), torch.enable_grad():
-        logits = net.model(xg)
+        logits = run(net, xg)
         t = logit_index(net, logits, target)
         (g,) = torch.autograd.grad(logits[:, t].sum(), xg)
     return g.detach()

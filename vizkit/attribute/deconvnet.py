@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..hooks import frozen, inplace_off, resolve
+from ..hooks import frozen, inplace_off, resolve, run
 from ._units import one_input, pick_unit, unit_seed
 from .gradient import project
 
@@ -71,7 +71,7 @@ def _forward_chain(net, inp: torch.Tensor, layer: str):
     try:
         with torch.no_grad(), inplace_off(net):
             try:
-                net.model(inp)
+                run(net, inp)
             except _Done:
                 pass
     finally:

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..hooks import frozen, resolve_target
+from ..hooks import frozen, resolve_target, run
 from ._units import one_input
 from .grad_cam import grad_cam, guided_grad_cam
 from .occlusion import occlusion, to_pixels
@@ -49,7 +49,7 @@ def heat_maps(net, x, target, layer: str, window: int = 6, stride: int = 2, smoo
     for m in methods:
         if m == "occlusion":
             with frozen(net), torch.no_grad():
-                p = float(torch.softmax(net.model(inp).float(), 1)[0, t])
+                p = float(torch.softmax(run(net, inp).float(), 1)[0, t])
             drop = (p - occlusion(net, inp, t, window, stride, fill, progress=False)).clamp(min=0)
             out[m] = to_pixels(drop, window, stride, inp.shape[2:])
         elif m == "gradient":

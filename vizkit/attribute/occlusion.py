@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..hooks import frozen, record, resolve_target
+from ..hooks import frozen, record, resolve_target, run
 from ._units import check_channel, one_input, pick_unit
 
 
@@ -87,7 +87,7 @@ def occlusion_probs(net, x, window, stride, fill="mean", batch_size: int | None 
     .argmax(0) is Zeiler & Fergus's map of the most probable label (their Fig. 7e).
     """
     def forward(batch):
-        logits = net.model(batch)
+        logits = run(net, batch)
         if logits.dim() != 2:
             raise ValueError(f"{net.name} gives outputs of shape {tuple(logits.shape)}, not (N, classes) scores")
         return torch.softmax(logits.float(), dim=1)
