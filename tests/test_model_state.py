@@ -146,3 +146,38 @@ def test_training_changes_only_the_net_it_trains(fashion_test):
     vk.train(trained, subset, epochs=1, lr=0.01, progress=False)
     assert same_state(before, model_state(other))
     assert not same_state(trained_before, model_state(trained))
+
+
+# --------------------------------------------------------------------------- the three leaks issue 9 found
+
+def test_train_leaves_the_model_as_found_when_the_first_snapshot_fails(fresh_fashion, fashion_test):
+    net = fresh_fashion
+    net.model.eval()
+    before = model_state(net)
+    rng = torch.random.get_rng_state()
+    with pytest.raises((ValueError, KeyError)):
+        vk.train(net, fashion_test.subset(32), epochs=1, lr=0.01, snapshot_layers=["relu1", "relu9"], progress=False)
+    assert same_state(before, model_state(net)) and not net.model.training
+    assert torch.equal(rng, torch.random.get_rng_state())
+
+
+def test_receptive_field_leaves_batch_norm_statistics_alone():
+    torch.manual_seed(0)
+    net = vk.load("resnet18", pretrained=False)
+    net.model.train()
+    before = model_state(net)
+    vk.receptive_fields(net)
+    vk.receptive_field(net, "stage2")
+    assert same_state(before, model_state(net)) and net.model.training
+
+
+@pytest.mark.parametrize("method", ["umap", "tsne", "pca"])
+def test_embeddings_leave_torch_threads_alone(method):
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        points = torch.rand(60, 8, generator=torch.Generator().manual_seed(0)).numpy()
+        vk.embed(points, method, **({"perplexity": 10} if method == "tsne" else {}))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import os
 import struct
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from . import _check
 
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -32,11 +36,16 @@ def open_image(source) -> Image.Image:
 
     Arrays may be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), uint8 in [0, 255],
     uint16, bool, or float in [0, 1]. Alpha is composited on white; palettes, CMYK,
-    16-bit and LA images are converted explicitly. Raises ValueError / TypeError /
-    FileNotFoundError with a message that says what was wrong.
+    16-bit, float and LA images are converted explicitly; EXIF orientation is applied,
+    so photos come out upright. A file's declared size is checked against MAX_PIXELS
+    before it is decoded. Raises ValueError / TypeError / FileNotFoundError with a
+    message that says what was wrong.
     """
     if isinstance(source, Image.Image):
-        return _normalise_mode(source)
+        try:  # a PIL image opened lazily is decoded here
+            return _normalise_mode(_upright(source, "the image"))
+        except (OSError, SyntaxError) as e:
+            raise ValueError(f"the PIL image could not be decoded, it may be truncated or corrupt: {e}") from None
     if isinstance(source, np.ndarray):
         return _from_array(source)
     if isinstance(source, torch.Tensor):
@@ -48,60 +57,89 @@ def open_image(source) -> Image.Image:
             raise ValueError("open_image got empty bytes: no image data to decode")
         return _decode(io.BytesIO(data), "the given bytes")
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source).expanduser()
-        if str(source) == "":
-            raise ValueError("open_image got an empty path")
-        if not path.exists():
-            raise FileNotFoundError(f"no image file at {str(path)!r}")
-        if path.is_dir():
-            raise ValueError(f"{str(path)!r} is a folder, not an image file")
-        if path.stat().st_size == 0:
-            raise ValueError(f"{str(path)!r} is an empty file")
-        with open(path, "rb") as f:
-            return _decode(io.BytesIO(f.read()), repr(str(path)))
+        path = _image_path(source)
+        try:
+            with open(path, "rb") as f:  # PIL reads the header first: nothing big is read before the checks
+                return _decode(f, repr(str(path)))
+        except PermissionError:
+            raise ValueError(f"cannot read {str(path)!r}: permission denied") from None
     raise TypeError(f"open_image cannot read a {type(source).__name__}; "
                     "pass a path, bytes, a PIL image or an ndarray")
 
 
+def _image_path(source) -> Path:
+    """source as the path of an existing, non-empty regular file."""
+    if str(source) == "":
+        raise ValueError("open_image got an empty path")
+    path = Path(source).expanduser()
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no image file at {str(path)!r}") from None
+    except (OSError, ValueError) as e:  # name too long, NUL byte, a file used as a folder…
+        raise ValueError(f"open_image cannot use the path {str(source)!r}: {e}") from None
+    if path.is_dir():
+        raise ValueError(f"{str(path)!r} is a folder, not an image file")
+    if not path.is_file():
+        raise ValueError(f"{str(path)!r} is not a regular file (a device, pipe or socket?)")
+    if st.st_size == 0:
+        raise ValueError(f"{str(path)!r} is an empty file")
+    return path
+
+
 def _decode(stream, what: str) -> Image.Image:
-    """Decode with a pixel limit, loading fully so truncation is found here, not later."""
+    """Read the header, check the declared size, then decode fully so truncation is found here."""
     old_limit, old_truncated = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
     Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = MAX_PIXELS, False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(stream)
+            _check_size(img.size, what)
             img.load()
+            img = _upright(img, what)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ValueError(f"{what} is too large to open safely ({e}); "
-                         f"the limit is {MAX_PIXELS:,} pixels") from None
+        raise ValueError(f"{what} is too large to open safely ({e}); the limit is vizkit.data.MAX_PIXELS = "
+                         f"{MAX_PIXELS:,} pixels") from None
     except UnidentifiedImageError:
         raise ValueError(f"{what} is not an image PIL can read (PNG, JPEG, GIF, BMP, TIFF, WebP…)") from None
-    except (OSError, SyntaxError) as e:
+    except (OSError, SyntaxError, struct.error, EOFError) as e:
         raise ValueError(f"{what} could not be decoded, it may be truncated or corrupt: {e}") from None
     finally:
         Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = old_limit, old_truncated
     return _normalise_mode(img)
 
 
-def _normalise_mode(img: Image.Image) -> Image.Image:
-    """Any PIL mode -> 'RGB' or 'L' (alpha composited on white, 16-bit rescaled)."""
-    w, h = img.size
+def _check_size(size, what: str) -> None:
+    w, h = size
     if w == 0 or h == 0:
-        raise ValueError(f"the image is empty ({w} x {h} pixels)")
+        raise ValueError(f"{what} is empty ({w} x {h} pixels)")
     if w * h > MAX_PIXELS:
-        raise ValueError(f"the image has {w * h:,} pixels; the limit is {MAX_PIXELS:,}")
+        raise ValueError(f"{what} has {w} x {h} = {w * h:,} pixels; the limit is vizkit.data.MAX_PIXELS = "
+                         f"{MAX_PIXELS:,} pixels (shrink the image first)")
+
+
+def _upright(img: Image.Image, what: str) -> Image.Image:
+    """img turned as its EXIF orientation tag says (phone photos are stored sideways)."""
+    try:
+        orientation = img.getexif().get(0x0112, 1)
+    except (OSError, SyntaxError, struct.error, ValueError, KeyError) as e:
+        raise ValueError(f"{what} has unreadable EXIF metadata: {e}") from None
+    if orientation in (2, 3, 4, 5, 6, 7, 8):
+        return ImageOps.exif_transpose(img)
+    return img
+
+
+def _normalise_mode(img: Image.Image) -> Image.Image:
+    """Any PIL mode -> 'RGB' or 'L' (alpha composited on white, 16-bit, 32-bit and float rescaled)."""
+    _check_size(img.size, "the image")
     mode = img.mode
     if mode in ("RGB", "L"):
         return img.copy()
     if mode == "1":
         return img.convert("L")
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if mode.startswith("I;16") else max(float(arr.max()), 1.0)
-        if mode in ("I", "F") and arr.max() <= 255:
-            top = 255.0
-        return Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if mode.startswith("I") or mode == "F":
+        return _grey_from_numbers(img)
     if mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     elif mode == "P":
@@ -111,7 +149,33 @@ def _normalise_mode(img: Image.Image) -> Image.Image:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         out = Image.alpha_composite(white, rgba)
         return out.convert("L") if mode in ("LA", "La") else out.convert("RGB")
-    return img.convert("RGB")  # CMYK, YCbCr, LAB, HSV
+    return img.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX
+
+
+def _grey_from_numbers(img: Image.Image) -> Image.Image:
+    """A 16-bit, 32-bit integer or float grey image -> 'L', by the range its values declare.
+
+    16-bit: [0, 65535]. Float: [0, 1], else [0, 255]. 32-bit integer: [0, 255], else [0, 65535]
+    (16-bit data stored as 32-bit). Anything else is refused rather than stretched.
+    """
+    arr = np.asarray(img, dtype=np.float64)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"the {img.mode!r} image contains NaN or infinite values")
+    lo, hi = float(arr.min()), float(arr.max())
+    if img.mode.startswith("I;16"):
+        top = 65535.0
+    elif img.mode == "F" and lo >= 0 and hi <= 1:
+        top = 1.0
+    elif lo >= 0 and hi <= 255:
+        top = 255.0
+    elif img.mode != "F" and lo >= 0 and hi <= 65535:
+        top = 65535.0
+    else:
+        expected = "[0, 1] or [0, 255]" if img.mode == "F" else "[0, 255] or [0, 65535]"
+        raise ValueError(f"a {img.mode!r} ({'float' if img.mode == 'F' else '32-bit integer'}) image must "
+                         f"hold values in {expected}; got values in [{lo:.6g}, {hi:.6g}]. Rescale it to [0, 1] "
+                         "floats and pass it as an ndarray")
+    return Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
 
 
 def _from_array(arr: np.ndarray) -> Image.Image:
@@ -122,16 +186,18 @@ def _from_array(arr: np.ndarray) -> Image.Image:
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
         raise ValueError(f"an image array must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4); "
                          f"got shape {arr.shape} (channels-first arrays need .transpose(1, 2, 0))")
+    _check_size(arr.shape[1::-1], "the image array")
     if arr.dtype == bool:
         arr = arr.astype(np.uint8) * 255
-    elif arr.dtype == np.uint16:
+    elif arr.dtype.kind == "u" and arr.dtype.itemsize == 2:  # uint16 of either byte order
         arr = (arr.astype(np.float64) / 65535.0 * 255.0 + 0.5).astype(np.uint8)
     elif np.issubdtype(arr.dtype, np.floating):
         if not np.isfinite(arr).all():
             raise ValueError("the image array contains NaN or infinite values")
         lo, hi = float(arr.min()), float(arr.max())
         if lo < 0.0 or hi > 1.0:
-            raise ValueError(f"a float image array must lie in [0, 1]; got values in [{lo:.3g}, {hi:.3g}]")
+            hint = " (it looks like 0..255: divide by 255)" if lo >= 0 and hi <= 255 else ""
+            raise ValueError(f"a float image array must lie in [0, 1]; got values in [{lo:.3g}, {hi:.3g}]{hint}")
         arr = (arr * 255.0 + 0.5).astype(np.uint8)
     elif arr.dtype != np.uint8:
         if np.issubdtype(arr.dtype, np.integer) and arr.min() >= 0 and arr.max() <= 255:
@@ -176,32 +242,41 @@ def sample_image(name: str) -> Image.Image:
 # --------------------------------------------------------------------------- Fashion-MNIST
 
 class FashionMNIST(torch.utils.data.Dataset):
-    """Fashion-MNIST as uint8 tensors: item i -> ((1, 28, 28) float in [0, 1], label)."""
+    """Fashion-MNIST as uint8 tensors: item i -> ((1, 28, 28) float in [0, 1], label).
+
+    root: a folder holding the four idx files (only that folder is used); None looks in
+    $VIZKIT_DATA, Debian's package, vizkit's cache. download: None = unless $VIZKIT_OFFLINE is set.
+    """
 
     classes = FASHION_CLASSES
 
-    def __init__(self, train: bool = False, root: str | os.PathLike | None = None, download: bool = True):
+    def __init__(self, train: bool = False, root: str | os.PathLike | None = None, download: bool | None = None):
+        if not isinstance(train, (bool, np.bool_)):
+            raise TypeError(f"train must be True (the 60,000 training images) or False (the 10,000 test "
+                            f"images); got {train!r}")
         folder = find_fashion_mnist(root, download=download)
         images_file, labels_file = _FASHION_FILES[bool(train)]
-        self.images = torch.from_numpy(_read_idx(folder, images_file))  # (N, 28, 28) uint8
-        self.labels = torch.from_numpy(_read_idx(folder, labels_file).astype(np.int64))
+        images, labels = _read_idx(folder, images_file), _read_idx(folder, labels_file)
+        _check_fashion(images, labels, folder, images_file, labels_file)
+        self.images = torch.from_numpy(images)  # (N, 28, 28) uint8
+        self.labels = torch.from_numpy(labels.astype(np.int64))
         self.train, self.root = bool(train), folder
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, i):
+        i = _item_index(i, len(self))
         return self.images[i].unsqueeze(0).float().div_(255.0), int(self.labels[i])
 
     def tensors(self, indices=None) -> tuple[torch.Tensor, torch.Tensor]:
         """All (or the chosen) items at once: ((N, 1, 28, 28) float in [0, 1], (N,) int64)."""
-        idx = slice(None) if indices is None else torch.as_tensor(indices)
+        idx = slice(None) if indices is None else _index_tensor(indices, len(self))
         return self.images[idx].unsqueeze(1).float().div_(255.0), self.labels[idx]
 
     def subset(self, n: int) -> FashionMNIST:
         """The first n items (n <= len), as a FashionMNIST sharing this one's memory."""
-        if not isinstance(n, int) or not 1 <= n <= len(self):
-            raise ValueError(f"subset size must be an integer in [1, {len(self)}]; got {n!r}")
+        n = _check.integer(n, "subset size n", 1, len(self))
         part = object.__new__(FashionMNIST)
         part.images, part.labels = self.images[:n], self.labels[:n]
         part.train, part.root = self.train, self.root
@@ -211,44 +286,190 @@ class FashionMNIST(torch.utils.data.Dataset):
         return f"FashionMNIST({'train' if self.train else 'test'}, {len(self)} images, from {self.root})"
 
 
-def batches(dataset, batch_size: int, shuffle: bool = False, generator=None):
-    """Yield ((B, C, H, W) float in [0, 1], (B,) labels) from a Dataset of (image, label) items."""
-    if hasattr(dataset, "tensors"):  # in-memory datasets such as FashionMNIST: no per-item calls
-        n = len(dataset)
+def _item_index(i, n: int) -> int:
+    """i as an int in [-n, n); IndexError beyond (iteration over a Dataset stops on it)."""
+    if isinstance(i, torch.Tensor) and i.dim() == 0 and not i.is_floating_point():
+        i = int(i)
+    if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+        raise TypeError(f"a dataset index must be an integer; got {i!r} ({type(i).__name__}) "
+                        "(use .tensors(indices) or .subset(n) for several items)")
+    if not -n <= i < n:
+        raise IndexError(f"index {int(i)} is out of range for a dataset of {n} items")
+    return int(i)
+
+
+def _index_tensor(indices, n: int) -> torch.Tensor:
+    """A list / array / tensor of item indices -> int64 tensor, each in [-n, n)."""
+    try:
+        idx = torch.as_tensor(indices)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise TypeError(f"indices must be a list, array or tensor of integers; got {indices!r} ({e})") from None
+    if idx.numel() == 0:
+        return idx.to(torch.int64).reshape(0)
+    if idx.dtype == torch.bool or idx.is_floating_point() or idx.is_complex():
+        raise TypeError(f"indices must be integers; got dtype {idx.dtype}")
+    lo, hi = int(idx.min()), int(idx.max())
+    if lo < -n or hi >= n:
+        raise ValueError(f"indices must lie in [0, {n - 1}] for a dataset of {n} items; got values in [{lo}, {hi}]")
+    return idx.to(torch.int64)
+
+
+def batches(dataset, batch_size: int, shuffle: bool = False, generator=None, labels: bool = True):
+    """Yield ((B, C, H, W) float in [0, 1], (B,) int64 labels) from a Dataset of (image, label) items.
+
+    Every batch is checked (float, finite, in [0, 1], one size, a label per item), so a bad item
+    is named here rather than failing deep in the model. labels=False: any label is accepted,
+    and None is yielded in its place. Shuffling draws the order as a DataLoader would.
+    """
+    n = _dataset_length(dataset)
+    batch_size = _check.integer(batch_size, "batch_size", 1)
+    if callable(getattr(dataset, "tensors", None)):  # in-memory datasets such as FashionMNIST: no per-item calls
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
         for start in range(0, n, batch_size):
-            yield dataset.tensors(order[start:start + batch_size])
-    else:
-        yield from torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
-                                               generator=generator)
+            idx = order[start:start + batch_size]
+            x, y = dataset.tensors(idx)
+            yield _checked_images(x, idx.tolist()), (_checked_labels(y, len(x)) if labels else None)
+        return
+    # a DataLoader over the indices draws from generator exactly as one over the dataset did
+    order = torch.utils.data.DataLoader(range(n), batch_size=batch_size, shuffle=shuffle, generator=generator,
+                                        collate_fn=list)
+    for idx in order:
+        yield _collate([dataset[i] for i in idx], idx, labels)
+
+
+def _dataset_length(dataset) -> int:
+    if isinstance(dataset, torch.utils.data.IterableDataset) or not hasattr(dataset, "__getitem__"):
+        raise TypeError(f"expected a map-style Dataset of (image, label) items (with __len__ and "
+                        f"__getitem__); got {type(dataset).__name__}")
+    try:
+        n = len(dataset)
+    except TypeError:
+        raise TypeError(f"the dataset ({type(dataset).__name__}) has no length: it needs __len__") from None
+    if n == 0:
+        raise ValueError(f"the dataset ({type(dataset).__name__}) is empty (0 items)")
+    return n
+
+
+def _collate(items: list, idx: list[int], labels: bool):
+    """[(image, label), ...] of dataset items idx -> ((B, C, H, W) images, (B,) labels), with clear errors."""
+    images, ys = [], []
+    for i, item in zip(idx, items):
+        if not isinstance(item, (tuple, list)) or len(item) < 2:
+            got = f"a {type(item).__name__}" + (f" of length {len(item)}" if isinstance(item, (tuple, list)) else "")
+            raise ValueError(f"dataset item {i} must be an (image, label) pair; got {got}. Return (image, label) "
+                             "from __getitem__ (a TensorDataset(images, labels) does), or pass the images as "
+                             "one (N, C, H, W) tensor")
+        image, y = item[0], item[1]
+        if not isinstance(image, torch.Tensor):
+            raise TypeError(f"dataset item {i}'s image must be a (C, H, W) tensor of [0, 1] pixels; got "
+                            f"{type(image).__name__} (for PIL images give the dataset "
+                            "transform=torchvision.transforms.ToTensor())")
+        if image.dim() != 3:
+            raise ValueError(f"dataset item {i}'s image must be (C, H, W); got shape {tuple(image.shape)}"
+                             + (" (add the channel axis: image.unsqueeze(0))" if image.dim() == 2 else ""))
+        if images and image.shape != images[0].shape:
+            raise ValueError(f"dataset items have different sizes: item {idx[0]} is {tuple(images[0].shape)}, "
+                             f"item {i} is {tuple(image.shape)}; resize them to one size (e.g. with a transform)")
+        images.append(image)
+        ys.append(y)
+    x = _checked_images(torch.stack(images), idx)
+    return x, (_checked_labels(ys, len(x), idx) if labels else None)
+
+
+def _checked_images(x: torch.Tensor, idx: list[int]) -> torch.Tensor:
+    return _check.pixels(x, f"the images of dataset items {_describe(idx)}")
+
+
+def _checked_labels(ys, n: int, idx: list[int] | None = None) -> torch.Tensor:
+    """Labels as a (n,) int64 tensor, or a TypeError naming the item with a non-integer label."""
+    if isinstance(ys, torch.Tensor):
+        if ys.shape != (n,) or ys.is_floating_point() or ys.dtype == torch.bool:
+            raise TypeError(f"labels must be a ({n},) tensor of integer class indices; "
+                            f"got {ys.dtype} {tuple(ys.shape)}")
+        return ys.to(torch.int64)
+    out = []
+    for i, y in zip(idx, ys):
+        if isinstance(y, torch.Tensor) and y.numel() == 1 and not y.is_floating_point() and y.dtype != torch.bool:
+            y = int(y)
+        if isinstance(y, bool) or not isinstance(y, (int, np.integer)):
+            raise TypeError(f"dataset item {i}'s label must be an integer class index; got {y!r} ({type(y).__name__})")
+        out.append(int(y))
+    return torch.tensor(out, dtype=torch.int64)
+
+
+def _describe(idx: list[int]) -> str:
+    """A short name for a list of item indices: '0..255' or '3, 17, 5, ...'."""
+    if len(idx) > 1 and idx == list(range(idx[0], idx[0] + len(idx))):
+        return f"{idx[0]}..{idx[-1]}"
+    return ", ".join(map(str, idx[:4])) + (", ..." if len(idx) > 4 else "")
 
 
 def _cache_dir() -> Path:
     return Path(os.environ.get("VIZKIT_CACHE", Path.home() / ".cache" / "vizkit"))
 
 
-def find_fashion_mnist(root=None, download: bool = True) -> Path:
-    """The folder holding Fashion-MNIST's idx files: root, $VIZKIT_DATA, Debian's, vizkit's cache, or a download."""
-    candidates = [Path(root)] if root is not None else []
-    if os.environ.get("VIZKIT_DATA"):
-        candidates.append(Path(os.environ["VIZKIT_DATA"]))
+def find_fashion_mnist(root=None, download: bool | None = None) -> Path:
+    """The folder holding Fashion-MNIST's idx files: root alone if given, else $VIZKIT_DATA, Debian's,
+    vizkit's cache, or a download (download None: unless $VIZKIT_OFFLINE is set)."""
+    if download is None:
+        download = not os.environ.get("VIZKIT_OFFLINE")
+    if not isinstance(download, (bool, np.bool_)):
+        raise TypeError(f"download must be True, False or None; got {download!r}")
+    if root is not None:
+        return _find_in_root(root, bool(download))
+    candidates = [Path(os.environ["VIZKIT_DATA"])] if os.environ.get("VIZKIT_DATA") else []
     candidates += [DEBIAN_FASHION_DIR, _cache_dir() / "fashion-mnist"]
     for c in candidates:
-        for sub in (c, c / "fashion-mnist", c / "FashionMNIST" / "raw"):
-            if all(_idx_path(sub, f) is not None for pair in _FASHION_FILES.values() for f in pair):
-                return sub
-    if root is not None and not download:
-        raise FileNotFoundError(f"no Fashion-MNIST idx files in {str(root)!r}")
+        found = _fashion_folder(c)
+        if found is not None:
+            return found
     if download:
         target = _cache_dir() / "fashion-mnist"
-        try:
-            import torchvision
-            torchvision.datasets.FashionMNIST(str(target), train=True, download=True)
-            torchvision.datasets.FashionMNIST(str(target), train=False, download=True)
-        except Exception as e:  # noqa: BLE001 - any download failure becomes one clear message
-            raise FileNotFoundError(_missing_message(candidates) + f" Download failed: {e}") from None
-        return target / "FashionMNIST" / "raw"
+        problem = _download_fashion(target)
+        if problem is None:
+            return target / "FashionMNIST" / "raw"
+        raise FileNotFoundError(_missing_message(candidates) + f" Download failed: {problem}")
     raise FileNotFoundError(_missing_message(candidates))
+
+
+def _find_in_root(root, download: bool) -> Path:
+    """An explicit root is the only place looked in (never another copy): the files, or a FileNotFoundError."""
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root must be a folder path (str or Path); got {root!r} ({type(root).__name__})")
+    folder = Path(root).expanduser()
+    found = _fashion_folder(folder)
+    if found is not None:
+        return found
+    if folder.exists() and not folder.is_dir():
+        raise FileNotFoundError(f"root={str(root)!r} is a file, not a folder holding Fashion-MNIST's idx files")
+    problem = ""
+    if download:
+        failed = _download_fashion(folder)
+        if failed is None:
+            return folder / "FashionMNIST" / "raw"
+        problem = f" Downloading into it failed: {failed}."
+    names = ", ".join(f for pair in _FASHION_FILES.values() for f in pair)
+    raise FileNotFoundError(f"root={str(root)!r} holds no Fashion-MNIST idx files (looked for {names}, or .gz, "
+                            f"in it, in fashion-mnist/ and in FashionMNIST/raw/).{problem} Put the four files "
+                            "there, or leave root out to use $VIZKIT_DATA, Debian's package or vizkit's cache.")
+
+
+def _fashion_folder(c: Path) -> Path | None:
+    for sub in (c, c / "fashion-mnist", c / "FashionMNIST" / "raw"):
+        if all(_idx_path(sub, f) is not None for pair in _FASHION_FILES.values() for f in pair):
+            return sub
+    return None
+
+
+def _download_fashion(target: Path) -> str | None:
+    """Download with torchvision into target; None on success, else what went wrong."""
+    try:
+        import torchvision
+        torchvision.datasets.FashionMNIST(str(target), train=True, download=True)
+        torchvision.datasets.FashionMNIST(str(target), train=False, download=True)
+    except Exception as e:  # noqa: BLE001 - any download failure becomes one clear message
+        return f"{type(e).__name__}: {e}"
+    return None
 
 
 def _missing_message(candidates) -> str:
@@ -266,12 +487,38 @@ def _idx_path(folder: Path, name: str) -> Path | None:
 
 
 def _read_idx(folder: Path, name: str) -> np.ndarray:
+    """An idx file of unsigned bytes -> array of its declared shape; ValueError naming the file if it is broken."""
     path = _idx_path(folder, name)
+    fix = "replace it with a good copy (or delete it and let vizkit download it)"
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype_code != 0x08:
-        raise ValueError(f"{path} is not an idx file of unsigned bytes")
-    shape = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape).copy()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as e:
+        raise ValueError(f"the idx file {str(path)!r} could not be read, it may be truncated or corrupt ({e}); "
+                         f"{fix}") from None
+    if len(data) < 4 or data[:2] != b"\0\0" or data[2] != 0x08 or data[3] == 0:
+        start = data[:4].hex() or "nothing"
+        raise ValueError(f"{str(path)!r} is not an idx file of unsigned bytes (it starts with {start}, expected "
+                         f"000008 then the number of dimensions); {fix}")
+    start = 4 + 4 * data[3]
+    if len(data) < start:
+        raise ValueError(f"the idx file {str(path)!r} is truncated inside its header ({len(data)} bytes); {fix}")
+    shape = struct.unpack(">" + "I" * data[3], data[4:start])
+    if len(data) - start != math.prod(shape):
+        raise ValueError(f"the idx file {str(path)!r} declares shape {shape} ({math.prod(shape):,} bytes of data) "
+                         f"but holds {len(data) - start:,} bytes: it is truncated or corrupt; {fix}")
+    return np.frombuffer(data, dtype=np.uint8, offset=start).reshape(shape).copy()
+
+
+def _check_fashion(images: np.ndarray, labels: np.ndarray, folder: Path, images_file: str, labels_file: str):
+    """(N, H, W) images and (N,) labels in 0..9, or a ValueError naming the files."""
+    where = f"in {str(folder)!r}"
+    if images.ndim != 3 or labels.ndim != 1:
+        raise ValueError(f"{images_file} {where} must hold (N, H, W) images and {labels_file} (N,) labels; got "
+                         f"shapes {images.shape} and {labels.shape}")
+    if len(images) != len(labels):
+        raise ValueError(f"{images_file} {where} holds {len(images):,} images but {labels_file} holds "
+                         f"{len(labels):,} labels; one of them is truncated or from another dataset")
+    if labels.size and labels.max() >= len(FASHION_CLASSES):
+        raise ValueError(f"{labels_file} {where} holds label {int(labels.max())}; Fashion-MNIST's are 0..9")

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from . import _check
 from .data import FASHION_CLASSES, open_image
 from .fashion_cnn import MEAN as FASHION_MEAN
 from .fashion_cnn import STD as FASHION_STD
@@ -34,23 +35,32 @@ class Net:
     def __init__(self, model: nn.Module, name: str, classes, mean, std, input_size, resize=None, layers=None):
         if not isinstance(model, nn.Module):
             raise TypeError(f"a Net needs a torch.nn.Module; got {type(model).__name__}")
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"name must be a non-empty string; got {name!r}")
         self.model = model.eval()
         self.name = name
-        self.classes = list(classes)
-        self.mean = tuple(float(m) for m in mean)
-        self.std = tuple(float(s) for s in std)
-        if len(self.mean) != len(self.std) or any(s <= 0 for s in self.std):
-            raise ValueError(f"mean and std need one value per channel and std > 0; got {mean}, {std}")
+        self.classes = _class_names(classes)
+        self.mean, self.std = _per_channel(mean, "mean"), _per_channel(std, "std", positive=True)
+        if len(self.mean) != len(self.std):
+            raise ValueError(f"mean and std need one value per input channel each; got {len(self.mean)} mean "
+                             f"value(s) {list(self.mean)} and {len(self.std)} std value(s) {list(self.std)}")
         self.channels = len(self.mean)
         self.input_size = _pair(input_size, "input_size")
-        self.resize = int(resize) if resize else min(self.input_size)
-        self.layers = dict(layers if layers is not None else default_aliases(model))
+        self.resize = min(self.input_size) if resize is None else _check.integer(resize, "resize", 1)
+        self.layers = _aliases(model, layers)
+        self._sizes_ok = {self.input_size}  # (H, W) sizes the model is known to take
 
     @property
     def device(self) -> torch.device:
         """Where the model's parameters live (CPU if it has none)."""
         p = next(self.model.parameters(), None)
         return p.device if p is not None else torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The floating-point dtype of the model's parameters (float32 if it has none)."""
+        p = next((p for p in self.model.parameters() if p.is_floating_point()), None)
+        return p.dtype if p is not None else torch.float32
 
     def _stats(self, x: torch.Tensor):
         shape = (1, self.channels, 1, 1)
@@ -59,23 +69,53 @@ class Net:
         return mean, std
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) pixels in [0, 1] -> model input (x - mean) / std, on the model's device."""
-        x = x.to(self.device)
+        """(N, C, H, W) float pixels in [0, 1] -> model input (x - mean) / std, on the model's device and dtype."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"normalize needs a (N, C, H, W) tensor of [0, 1] pixels; got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise ValueError(f"normalize needs floating-point pixels in [0, 1]; got dtype {x.dtype} "
+                             "(for uint8 images in 0..255 use x.float() / 255)")
+        if x.dim() not in (3, 4) or x.shape[-3] != self.channels:
+            raise ValueError(f"{self.name} takes {self.channels}-channel images: normalize needs "
+                             f"(N, {self.channels}, H, W); got shape {tuple(x.shape)}")
+        x = x.to(self.device, self.dtype)
         mean, std = self._stats(x)
         return (x - mean) / std
+
+    def _input_tensor(self, x: torch.Tensor, what: str) -> torch.Tensor:
+        """A (N, C, H, W) model input as the model takes it: finite, on its device, in its dtype."""
+        if not x.is_floating_point():
+            raise ValueError(f"{what} must be a floating-point model input; got dtype {x.dtype} (for uint8 "
+                             "images in 0..255 use net.normalize(x.float() / 255))")
+        if x.dim() != 4 or x.shape[1] != self.channels or x.shape[0] == 0 or min(x.shape[2:]) < 1:
+            raise ValueError(f"{self.name} takes {self.channels}-channel input (N, {self.channels}, H, W) with "
+                             f"N, H, W >= 1; {what} has shape {tuple(x.shape)}")
+        _check.finite(x, what)
+        return x.to(self.device, self.dtype)
+
+    def check_size(self, size) -> None:
+        """ValueError if the model cannot take (H, W) inputs; a new size is tried once on a zero image."""
+        size = tuple(int(s) for s in size)
+        if size in getattr(self, "_sizes_ok", {self.input_size}):
+            return
+        try:
+            _probe(self.model, (1, self.channels, *size), self.device, self.dtype)
+        except ValueError as e:
+            raise ValueError(f"{self.name} cannot take inputs of size {size} (it was made for {self.input_size}): "
+                             f"{e}. Resize the images to {self.input_size} (net.preprocess does it for one "
+                             "image)") from None
+        self._sizes_ok = getattr(self, "_sizes_ok", {self.input_size}) | {size}
 
     def preprocess(self, image) -> torch.Tensor:
         """Path / bytes / PIL / ndarray, or a [0, 1] tensor (C, H, W), -> (1, C, H, W) normalised input."""
         if isinstance(image, torch.Tensor):
-            x = image.detach().float()
+            x = image.detach()
             if x.dim() == 3:
                 x = x.unsqueeze(0)
-            if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] not in (1, 3):
-                raise ValueError(f"a tensor image must be (C, H, W) or (1, C, H, W) with C = 1 or 3; "
+            if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] not in (1, 3) or min(x.shape[2:]) < 1:
+                raise ValueError(f"a tensor image must be (C, H, W) or (1, C, H, W) with C = 1 or 3 and H, W >= 1; "
                                  f"got {tuple(image.shape)}")
-            if x.numel() and (x.min() < 0 or x.max() > 1):
-                raise ValueError("a tensor image must hold pixels in [0, 1]; to show a model input "
-                                 "use net.deprocess(x)")
+            x = _check.pixels(x, "the tensor image").float()
             if x.shape[1] != self.channels:
                 x = x.mean(1, keepdim=True) if self.channels == 1 else x.expand(-1, 3, -1, -1)
             if tuple(x.shape[2:]) != self.input_size:
@@ -108,15 +148,14 @@ class Net:
         """Top-k (class name, probability) for one image or one preprocessed (1, C, H, W) input."""
         from .hooks import preserved
 
+        k = _check.integer(k, "k", 1)
         if isinstance(x, torch.Tensor) and x.dim() == 4 and x.shape[1] == self.channels \
                 and tuple(x.shape[2:]) == self.input_size:
-            inp = x.to(self.device)
+            inp = self._input_tensor(x, "predict's input")
         else:
             inp = self.preprocess(x)
         if inp.shape[0] != 1:
             raise ValueError(f"predict takes one image; got a batch of {inp.shape[0]}")
-        if not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be a positive integer; got {k!r}")
         with preserved(self.model):
             self.model.eval()
             probs = torch.softmax(self.model(inp).float(), dim=1)[0]
@@ -132,26 +171,90 @@ class Net:
 
 
 def _pair(v, what):
+    """An int or an (H, W) pair of positive ints -> (H, W)."""
+    if hasattr(v, "tolist"):  # arrays, tensors, numpy integers
+        v = v.tolist()
     if isinstance(v, int) and not isinstance(v, bool):
         v = (v, v)
-    try:
-        h, w = (int(a) for a in v)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be an int or an (H, W) pair; got {v!r}") from None
-    if h < 1 or w < 1:
-        raise ValueError(f"{what} must be positive; got {v!r}")
-    return (h, w)
+    if not isinstance(v, (tuple, list)) or len(v) != 2:
+        raise ValueError(f"{what} must be an int or an (H, W) pair of ints; got {v!r}")
+    return tuple(_check.integer(a, f"{what}[{i}]", 1) for i, a in enumerate(v))
+
+
+def _per_channel(values, what: str, positive: bool = False) -> tuple[float, ...]:
+    """One finite number per input channel (std: each > 0) -> tuple of floats."""
+    if hasattr(values, "tolist"):  # tensors and arrays
+        values = values.tolist()
+    if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)) or not values:
+        raise TypeError(f"{what} must be a list of numbers, one per input channel (e.g. [0.5, 0.5, 0.5]); "
+                        f"got {values!r}")
+    low = 0 if positive else None
+    return tuple(_check.number(v, f"{what}[{i}]", low=low, open_low=positive) for i, v in enumerate(values))
+
+
+def _class_names(classes) -> list[str]:
+    """A list of class names (strings), one per model output."""
+    if isinstance(classes, (str, bytes)) or isinstance(classes, dict) or not hasattr(classes, "__iter__"):
+        hint = " (for a dict {index: name} pass [d[i] for i in range(len(d))])" if isinstance(classes, dict) else ""
+        raise TypeError(f"classes must be a list of class names (str), one per model output; got {classes!r}{hint}")
+    names = list(classes)
+    bad = [c for c in names if not isinstance(c, str)]
+    if bad:
+        raise TypeError(f"classes must be names (str); got {bad[0]!r} ({type(bad[0]).__name__}); "
+                        "e.g. pass [str(c) for c in classes]")
+    return names
+
+
+def _aliases(model: nn.Module, layers) -> dict[str, str]:
+    """layers (alias -> dotted module path), checked against the model; None: default_aliases(model)."""
+    if layers is None:
+        return default_aliases(model)
+    if not isinstance(layers, dict):
+        raise TypeError(f"layers must be a dict of alias -> dotted module path; got {type(layers).__name__}")
+    for alias, path in layers.items():
+        if not isinstance(alias, str) or not isinstance(path, str):
+            raise TypeError(f"layers must map names (str) to module paths (str); got {alias!r}: {path!r}")
+        if not _has(model, path):
+            close = difflib.get_close_matches(path, [n for n, _ in model.named_modules() if n], n=3)
+            raise ValueError(f"layers[{alias!r}] = {path!r} is not a module of the model"
+                             + (f"; did you mean {', '.join(map(repr, close))}?" if close else ""))
+    return dict(layers)
+
+
+def _probe(model: nn.Module, shape, device, dtype):
+    """The model's output for zeros of shape, in eval mode under no_grad, leaving the model as it was."""
+    from .hooks import preserved
+
+    x = torch.zeros(shape, device=device, dtype=dtype)
+    with preserved(model), torch.no_grad():
+        model.eval()
+        try:
+            return model(x)
+        except Exception as e:  # noqa: BLE001 - whatever the model raises, the caller names the shape
+            raise ValueError(f"the model fails on a zero input of shape {tuple(shape)} "
+                             f"({type(e).__name__}: {_first_lines(e)})") from None
+
+
+def _first_lines(e: Exception, limit: int = 400) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _resize_crop(img: Image.Image, shorter: int, size: tuple[int, int]) -> Image.Image:
-    """Resize so the shorter side is `shorter`, then centre-crop to size (H, W)."""
+    """Resize so the shorter side is `shorter`, then centre-crop to size (H, W).
+
+    Done as one resize of the crop's box in source coordinates (same geometry), so memory
+    follows the output size, not the scaled-up image (a 1 x 60000 strip stays small).
+    """
     w, h = img.size
     scale = shorter / min(w, h)
     nw, nh = max(size[1], round(w * scale)), max(size[0], round(h * scale))
-    if (nw, nh) != (w, h):
-        img = img.resize((nw, nh), Image.BILINEAR, reducing_gap=None)
     left, top = (nw - size[1]) // 2, (nh - size[0]) // 2
-    return img.crop((left, top, left + size[1], top + size[0]))
+    if (nw, nh) == (w, h):
+        return img.crop((left, top, left + size[1], top + size[0]))
+    sx, sy = w / nw, h / nh  # source pixels per resized pixel
+    box = (left * sx, top * sy, (left + size[1]) * sx, (top + size[0]) * sy)
+    return img.resize((size[1], size[0]), Image.BILINEAR, box=box, reducing_gap=None)
 
 
 # --------------------------------------------------------------------------- layer aliases
@@ -207,21 +310,48 @@ def fashion_net(model: nn.Module | None = None) -> Net:
 
 def wrap(module: nn.Module, classes=None, mean=None, std=None, input_size=None, name: str | None = None,
          layers: dict | None = None) -> Net:
-    """Make a Net of any image classifier: classes (names), per-channel mean/std, input_size (H, W)."""
+    """Make a Net of any image classifier: classes (names), per-channel mean/std, input_size (H, W).
+
+    The model is tried once on a zero image (1, C, H, W), C from mean/std, so a wrong channel count
+    or input size fails here, by name, rather than deep inside a technique later.
+    """
     if not isinstance(module, nn.Module):
         raise TypeError(f"wrap needs a torch.nn.Module; got {type(module).__name__}")
     first = next((m for m in module.modules() if isinstance(m, nn.Conv2d)), None)
-    channels = len(mean) if mean is not None else (first.in_channels if first is not None else None)
+    mean = None if mean is None else _per_channel(mean, "mean")
+    std = None if std is None else _per_channel(std, "std", positive=True)
+    given = mean or std
+    channels = len(given) if given else (first.in_channels if first is not None else None)
     if channels is None:
         raise ValueError("wrap could not tell the number of input channels; pass mean= and std=")
-    mean = mean if mean is not None else (0.0,) * channels
-    std = std if std is not None else (1.0,) * channels
     if input_size is None:
         raise ValueError("wrap needs input_size=(H, W), the image size the model expects")
+    mean = mean if mean is not None else (0.0,) * channels
+    std = std if std is not None else (1.0,) * channels
+    net = Net(module, name or type(module).__name__, [] if classes is None else classes, mean, std, input_size,
+              layers=layers)
+    out = _probe_wrapped(net, first)
+    outputs = out.shape[1] if isinstance(out, torch.Tensor) and out.dim() == 2 else None
     if classes is None:
         last = [m for m in module.modules() if isinstance(m, nn.Linear)]
-        classes = [f"class {i}" for i in range(last[-1].out_features)] if last else []
-    return Net(module, name or type(module).__name__, classes, mean, std, input_size, layers=layers)
+        count = outputs if outputs is not None else (last[-1].out_features if last else 0)
+        net.classes = [f"class {i}" for i in range(count)]
+    elif outputs is not None and outputs != len(net.classes):
+        raise ValueError(f"classes has {len(net.classes)} names but the model gives {outputs} outputs per image; "
+                         "pass one name per output")
+    return net
+
+
+def _probe_wrapped(net: Net, first: nn.Module | None):
+    """The wrapped model's output on zeros (1, C, H, W), or a ValueError naming mean/std and input_size."""
+    shape = (1, net.channels, *net.input_size)
+    try:
+        return _probe(net.model, shape, net.device, net.dtype)
+    except ValueError as e:
+        conv = f" (its first convolution takes {first.in_channels})" if first is not None else ""
+        raise ValueError(f"wrap tried the model on {shape}: {net.channels} channel(s) from mean/std and "
+                         f"input_size={net.input_size}, and it failed: {e}. Pass one mean and one std value per "
+                         f"input channel{conv} and an input_size the model accepts") from None
 
 
 def available_models() -> list[str]:
@@ -242,6 +372,10 @@ def load(name: str, download: bool | None = None, pretrained: bool = True) -> Ne
     if not isinstance(name, str):
         raise TypeError(f"load takes a model name (str); got {type(name).__name__} "
                         "(use vk.wrap(module, ...) for a model object)")
+    if download is not None and not isinstance(download, bool):
+        raise TypeError(f"download must be True, False or None; got {download!r}")
+    if not isinstance(pretrained, bool):
+        raise TypeError(f"pretrained must be True or False; got {pretrained!r}")
     if name == "fashion-cnn" and not pretrained:
         return fashion_net()
     if name == "fashion-cnn":
@@ -258,7 +392,7 @@ def load(name: str, download: bool | None = None, pretrained: bool = True) -> Ne
     weights = torchvision.models.get_model_weights(name).DEFAULT
     model = torchvision.models.get_model(name, weights=None)
     if pretrained:
-        model.load_state_dict(_cached_state_dict(weights.url, download))
+        _load_weights(model, name, weights.url, download)
     tf = weights.transforms()
     return Net(model, name, weights.meta["categories"], tf.mean, tf.std, tf.crop_size[0],
                resize=tf.resize_size[0])
@@ -267,6 +401,19 @@ def load(name: str, download: bool | None = None, pretrained: bool = True) -> Ne
 def checkpoint_path(url: str) -> Path:
     """Where torchvision keeps (and looks for) the weights file of a URL."""
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+
+
+def _load_weights(model: nn.Module, name: str, url: str, download: bool | None) -> None:
+    """Cached (or downloaded) weights into model; a file that does not fit it names itself and the fix."""
+    state = _cached_state_dict(url, download)
+    try:
+        model.load_state_dict(state)
+    except Exception as e:  # noqa: BLE001 - wrong keys, shapes or a non-dict: one message that says which file
+        path = checkpoint_path(url)
+        raise WeightsUnavailableError(
+            f"the cached weights file {str(path)!r} does not fit {name} ({type(e).__name__}: {_first_lines(e)}); "
+            f"it probably holds another model's weights. Delete it and load {name!r} again to download the right "
+            f"file from {url}") from None
 
 
 def _cached_state_dict(url: str, download: bool | None) -> dict:

@@ -6,13 +6,15 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 from pathlib import Path
 
 import torch
 
+from . import _check
 from .data import FashionMNIST
 from .nets import fashion_net
-from .train import History, train
+from .train import RUN_TYPES, History, history_from, load_file, train
 
 RUNS_DIR = Path(__file__).parent / "weights" / "runs"
 
@@ -36,23 +38,60 @@ FILTERS = {
 FULL = dict(monitoring=dict(images=12000, epochs=6), filters=dict(images=12000, epochs=6))
 OVERFIT_IMAGES = 256  # the overfit run sees only this many images, for FULL["filters"]["epochs"] * 10 epochs
 
+# What a run's settings and options may set: train()'s keywords, apart from those train_run passes itself.
+TRAIN_KEYWORDS = [n for n in inspect.signature(train).parameters if n not in ("net", "dataset", "epochs", "seed")]
+
 
 def train_run(settings: dict, train_set, epochs: int, seed: int = 0, **options):
-    """Train a fresh fashion-cnn (initialised from seed) with one named setting -> (net, History)."""
-    torch.manual_seed(seed)
-    net = fashion_net()
+    """Train a fresh fashion-cnn (initialised from seed) with one named setting -> (net, History).
+
+    settings and options are train()'s keyword arguments; torch's global random state is left as found."""
+    _check_options(settings, options)
+    seed = _check.integer(seed, "seed", -(2**63), 2**64 - 1)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = fashion_net()
     return net, train(net, train_set, epochs, seed=seed, **settings, **options)
+
+
+def _check_options(settings, options: dict) -> None:
+    """settings and options are train() keywords (the seed apart), and options repeat none of the settings."""
+    if not isinstance(settings, dict):
+        raise TypeError(f"settings must be a dict of train() keywords, like MONITORING's; "
+                        f"got {type(settings).__name__}")
+    for what, given in (("settings", settings), ("options", options)):
+        unknown = [k for k in given if k not in TRAIN_KEYWORDS]
+        if unknown:
+            raise TypeError(f"{what} has {unknown[0]!r}, which is not a train() setting; valid: "
+                            f"{', '.join(TRAIN_KEYWORDS)} (seed is train_run's own argument)")
+    both = sorted(set(settings) & set(options))
+    if both:
+        raise ValueError(f"{both[0]!r} is given both in settings and as an option; give it once")
 
 
 def load(kind: str) -> dict[str, History]:
     """The precomputed runs shipped with vizkit: kind "monitoring" (notebook 02) or "filters" (03)."""
+    if not isinstance(kind, str):
+        raise TypeError(f"kind names a set of precomputed runs ({' or '.join(map(repr, FULL))}); got {kind!r}")
     if kind not in FULL:
         raise KeyError(f"no precomputed runs called {kind!r}; choose one of {sorted(FULL)}")
     path = RUNS_DIR / f"{kind}.pt"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing; `python -m vizkit.runs` makes it")
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    return {name: History(**h) for name, h in saved.items()}
+    return read_runs(path)
+
+
+def read_runs(path) -> dict[str, History]:
+    """name -> History from a file main() wrote; ValueError if it is missing its runs, corrupt or unsafe."""
+    saved = load_file(path, "vizkit.runs.load")
+    if not isinstance(saved, dict) or not saved or not all(isinstance(n, str) for n in saved):
+        got = f"a dict with keys {list(saved)[:5]}" if isinstance(saved, dict) else type(saved).__name__
+        raise ValueError(f"{str(path)!r} does not hold precomputed runs (a non-empty dict of run name -> "
+                         f"History.save's dict); got {got}. `python -m vizkit.runs` rewrites it")
+    if set(saved) == set(RUN_TYPES):
+        raise ValueError(f"{str(path)!r} holds one training run, not precomputed runs (name -> run); "
+                         "read it with vk.History.load")
+    return {name: history_from(h, f"run {name!r} in {str(path)!r}") for name, h in saved.items()}
 
 
 def main(argv=None) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,13 +15,18 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from . import _check
 from .data import batches as _batches
+from .hooks import preserved, record, resolve
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 # The recipe behind the bundled weights; `python -m vizkit.train` reproduces them.
 RECIPE = dict(epochs=15, lr=0.05, weight_decay=5e-4, batch_size=128, momentum=0.9,
               schedule="onecycle", augment="flip", seed=0, width=32, hidden=256, dropout=0.3)
+
+RUN_TYPES = dict(epochs=list, settings=dict, snapshots=list, diverged=bool)  # what History.save writes
+RECORDED = ("epochs", "lr", "weight_decay", "batch_size", "momentum", "schedule", "augment", "seed")
 
 
 @dataclass
@@ -42,6 +49,8 @@ class History:
 
     def __getitem__(self, key: str) -> list:
         """Per-epoch values of one record, e.g. history["loss"]."""
+        if not isinstance(key, str):
+            raise TypeError(f"a per-epoch record is named by a string such as 'loss'; got {key!r}")
         if not self.epochs or key not in self.epochs[0]:
             known = sorted(self.epochs[0]) if self.epochs else []
             raise KeyError(f"no per-epoch record {key!r}; recorded: {known}")
@@ -51,26 +60,184 @@ class History:
         """(epoch of each snapshot, its value): series("loss") or series("sparsity", "relu1")."""
         if not self.snapshots:
             raise KeyError("this run recorded no snapshots (pass probe= or keep snapshots=True)")
-        if key not in self.snapshots[0]:
+        if not isinstance(key, str) or key not in self.snapshots[0]:
             raise KeyError(f"snapshots have no {key!r}; they record {sorted(self.snapshots[0])}")
-        values = [s[key] if layer is None else s[key][layer] for s in self.snapshots]
-        return [s["epoch"] for s in self.snapshots], values
+        per_layer = isinstance(self.snapshots[0][key], dict)
+        if layer is None:
+            return [s["epoch"] for s in self.snapshots], [s[key] for s in self.snapshots]
+        if not per_layer:
+            raise ValueError(f"snapshots' {key!r} is one value per snapshot, not per layer; leave layer=None")
+        if not isinstance(layer, str) or any(layer not in s[key] for s in self.snapshots):
+            raise KeyError(f"snapshots' {key!r} has no layer {layer!r}; recorded: {sorted(self.snapshots[0][key])}")
+        return [s["epoch"] for s in self.snapshots], [s[key][layer] for s in self.snapshots]
 
     def save(self, path) -> None:
-        """Write the run (records, snapshots, settings) with torch.save."""
-        torch.save(asdict(self), path)
+        """Write the run (records, snapshots, settings) with torch.save into an existing folder."""
+        torch.save(asdict(self), _writable(path, "History.save"))
 
     @classmethod
     def load(cls, path) -> History:
         """Read a run written by save() (tensors and plain values only: weights_only=True)."""
-        return cls(**torch.load(path, map_location="cpu", weights_only=True))
+        return history_from(load_file(path, "History.load"), repr(str(path)))
 
 
-def _check(name, value, low, high=math.inf, integer=False):
-    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if not ok or isinstance(value, bool) or not (low <= value <= high):
-        kind = "an integer" if integer else "a number"
-        raise ValueError(f"{name} must be {kind} in [{low}, {high}]; got {value!r}")
+def _writable(path, what: str):
+    """path if a file can be written there: the folder must exist (none is created silently)."""
+    if hasattr(path, "write"):  # an open binary file
+        return path
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{what} needs a file path (str or Path); got {type(path).__name__}")
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{what}: {str(path)!r} is a folder; give a file name inside it, "
+                         f"e.g. {str(path / 'run.pt')!r}")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{what}: the folder {str(path.parent)!r} does not exist; create it first "
+                                f"(Path({str(path.parent)!r}).mkdir(parents=True)) or choose another path")
+    return path
+
+
+def load_file(path, what: str):
+    """torch.load(path, weights_only=True) of a vizkit file; missing, corrupt or unsafe files get a clear error."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{what} needs a file path (str or Path); got {type(path).__name__}")
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what}: there is no file {str(path)!r}")
+    if path.is_dir():
+        raise ValueError(f"{what}: {str(path)!r} is a folder; give the path of a file written by History.save")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - every unreadable file becomes one clear message, its cause chained
+        raise ValueError(f"{what} cannot read {str(path)!r}: {_unreadable(e)}") from e
+
+
+def _unreadable(e: Exception) -> str:
+    """Why torch.load failed, in words: unsafe content refused, or a corrupt / foreign file."""
+    inner = e.__cause__ or e.__context__ or e
+    text = str(inner).strip() or str(e).strip()
+    if "Unsupported global" in text:
+        name = text.split("GLOBAL", 1)[-1].split()[0] if "GLOBAL" in text else "an arbitrary"
+        return (f"it holds a {name} object, and loading that could run arbitrary code, so this unsafe content "
+                "is refused (weights_only=True); load only runs written by History.save")
+    detail = text.splitlines()[0][:160] if text else ""
+    return (f"it is corrupt or truncated, or not a file written by History.save "
+            f"({type(inner).__name__}{': ' + detail if detail else ''})")
+
+
+def history_from(saved, where: str) -> History:
+    """A History from the dict History.save wrote; ValueError naming `where` if it is something else."""
+    if not isinstance(saved, dict) or set(saved) != set(RUN_TYPES):
+        got = f"a dict with keys {sorted(map(str, saved))}" if isinstance(saved, dict) else type(saved).__name__
+        raise ValueError(f"{where} is not a vizkit training run: expected a dict with keys {list(RUN_TYPES)}; "
+                         f"got {got}")
+    for key, kind in RUN_TYPES.items():
+        items = saved[key] if kind is list else []
+        if not isinstance(saved[key], kind) or not all(isinstance(i, dict) for i in items):
+            raise ValueError(f"{where} is not a vizkit training run: its {key!r} should be a {kind.__name__}"
+                             f"{' of dicts' if kind is list else ''}; got {type(saved[key]).__name__}")
+    return History(**saved)
+
+
+# --------------------------------------------------------------------------- checked data
+
+def _check_net(net, what: str = "train"):
+    """net if it is a vizkit Net (the model plus the normalisation that feeds it)."""
+    from .nets import Net
+
+    if not isinstance(net, Net):
+        raise TypeError(f"{what} needs a vizkit Net (vk.load(...) or vk.wrap(model, mean=..., std=..., "
+                        f"input_size=...)); got {type(net).__name__}")
+    return net
+
+
+def _describe(v) -> str:
+    shape = getattr(v, "shape", None)
+    return f"a {type(v).__name__}" + (f" of shape {tuple(shape)}" if shape is not None else "")
+
+
+def _checked_batches(net, dataset, what: str, batch_size: int, shuffle: bool = False, generator=None):
+    """batches() of (image, label) items that fit net -> ((B, C, H, W) [0, 1] pixels in the model's dtype,
+    (B,) int64 labels); batches() checks the items themselves, this their fit (a ValueError naming `what`)."""
+    for x, y in _batches(dataset, batch_size, shuffle=shuffle, generator=generator):
+        want = (net.channels, *net.input_size)
+        if x.dim() != 4 or tuple(x.shape[1:]) != want:
+            raise ValueError(f"{what}'s images must be {want} (C, H, W) for {net.name}; got "
+                             f"{tuple(x.shape[1:])}. Resize or convert them to {net.channels} channel(s) of "
+                             f"{net.input_size}")
+        _check_labels(y, len(net.classes), what)
+        yield x.to(_dtype(net.model)), y
+
+
+def _check_labels(y: torch.Tensor, classes: int, what: str) -> None:
+    """y's class indices are in [0, classes) (no check when classes is 0: the net names none)."""
+    if len(y) and (int(y.min()) < 0 or (classes and int(y.max()) >= classes)):
+        bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
+        raise ValueError(f"{what}'s labels must be class indices in [0, {classes - 1}]; got label {bad}")
+
+
+def _dtype(model) -> torch.dtype:
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+
+
+def _check_dataset(net, dataset, what: str) -> None:
+    """A non-empty dataset of ([0, 1] image, label) items: the first is checked now, the rest as they are read."""
+    if isinstance(dataset, torch.utils.data.DataLoader):
+        raise TypeError(f"{what} must be a Dataset of (image, label) items, not a DataLoader; pass its .dataset "
+                        "(batching and shuffling are done here)")
+    if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+        raise TypeError(f"{what} must be a dataset of (image, label) items (with len() and [i]); "
+                        f"got {type(dataset).__name__}")
+    if len(dataset) == 0:
+        raise ValueError(f"{what} is empty; it needs at least one (image, label) item")
+    next(_checked_batches(net, dataset, what, 1))
+
+
+def _check_probe(net, probe) -> None:
+    """The probe argument: None (the dataset's first images), an (N, C, H, W) [0, 1] tensor, or a dataset."""
+    if probe is None:
+        return
+    if not isinstance(probe, torch.Tensor):
+        return _check_dataset(net, probe, "probe")
+    want = (net.channels, *net.input_size)
+    if probe.dim() != 4 or len(probe) == 0 or tuple(probe.shape[1:]) != want:
+        raise ValueError(f"probe must be (N, {', '.join(map(str, want))}) images in [0, 1] with N >= 1; "
+                         f"got shape {tuple(probe.shape)}")
+    _check.pixels(probe, "probe")
+
+
+def _check_settings(net, dataset, *, epochs, lr, weight_decay, batch_size, momentum, schedule, augment, seed,
+                    eval_set, snapshots, probe, probe_size, snapshot_layers, snapshot_every, map_images,
+                    progress) -> dict:
+    """Every train() argument checked (a ValueError / TypeError / KeyError naming it) -> normalised settings."""
+    _check_net(net)
+    s = dict(epochs=_check.integer(epochs, "epochs", 1, 10_000),
+             lr=_check.number(lr, "lr", 0.0, 100.0, open_low=True),
+             weight_decay=_check.number(weight_decay, "weight_decay", 0.0, 10.0),
+             batch_size=_check.integer(batch_size, "batch_size", 1, 1_000_000),
+             momentum=_check.number(momentum, "momentum", 0.0, 1.0),
+             schedule=_check.choice(schedule, "schedule", ("onecycle", "constant")),
+             augment=_check.choice(augment, "augment", (False, True, "flip", "flip+shift")),
+             seed=_check.integer(seed, "seed", -(2**63), 2**64 - 1),
+             snapshots=_check.choice(snapshots, "snapshots", (True, False)),
+             probe_size=_check.integer(probe_size, "probe_size", 1),
+             snapshot_every=None if snapshot_every is None else _check.integer(snapshot_every, "snapshot_every", 1),
+             map_images=_check.integer(map_images, "map_images", 0, 10**6),
+             progress=_check.choice(progress, "progress", (True, False)))
+    if not any(p.requires_grad for p in net.model.parameters()):
+        raise ValueError(f"no parameter of {net.name} requires grad, so there is nothing to train; "
+                         "unfreeze some with p.requires_grad_(True)")
+    _check_dataset(net, dataset, "dataset")
+    if eval_set is not None:
+        _check_dataset(net, eval_set, "eval_set")
+    s["layers"] = None
+    if s["snapshots"]:
+        names = _relu_layers(net) if snapshot_layers is None else _check.layer_list(snapshot_layers, "snapshot_layers")
+        for name in names:
+            resolve(net, name)
+        s["layers"] = names
+        _check_probe(net, probe)
+    return s
 
 
 def _augment(x: torch.Tensor, generator, shift: bool = True) -> torch.Tensor:
@@ -85,50 +252,69 @@ def _augment(x: torch.Tensor, generator, shift: bool = True) -> torch.Tensor:
     return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
 
 
-@torch.no_grad()
+@contextlib.contextmanager
+def _rng_kept(net):
+    """Within the block, draws from torch's global generators (CPU, and the model's GPU) leave the caller's
+    random state as it was: dropout, shuffling samplers and datasets' random transforms draw from them."""
+    device = net.device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        yield
+
+
+def _seed(seed: int, net) -> None:
+    """Seed the global generators the model draws from (dropout): the CPU's and its GPU's."""
+    torch.random.default_generator.manual_seed(seed)
+    if net.device.type == "cuda":
+        torch.cuda.default_generators[net.device.index or 0].manual_seed(seed)
+
+
 def evaluate(net, dataset, batch_size: int = 500) -> float:
-    """Top-1 accuracy of net on a labelled dataset of [0, 1] images."""
-    was_training = net.model.training
-    net.model.eval()
-    try:
+    """Top-1 accuracy of net on a non-empty labelled dataset of [0, 1] images; the model is left as found."""
+    _check_net(net, "evaluate")
+    batch_size = _check.integer(batch_size, "batch_size", 1)
+    with _rng_kept(net):
+        _check_dataset(net, dataset, "dataset")
+        return _accuracy(net, dataset, batch_size, "dataset")
+
+
+@torch.no_grad()
+def _accuracy(net, dataset, batch_size: int, what: str) -> float:
+    with preserved(net) as model:
+        model.eval()
         correct = total = 0
-        for x, y in _batches(dataset, batch_size, shuffle=False):
-            correct += (net.model(net.normalize(x)).argmax(1) == y).sum().item()
+        for x, y in _checked_batches(net, dataset, what, batch_size):
+            correct += (model(net.normalize(x)).argmax(1) == y.to(net.device)).sum().item()
             total += len(y)
-    finally:
-        net.model.train(was_training)
-    return correct / max(total, 1)
+    return correct / total
 
 
-def _probe_batch(dataset, probe, size: int) -> torch.Tensor:
+def _probe_batch(net, dataset, probe, size: int) -> torch.Tensor:
     """The fixed [0, 1] images that snapshots look at: probe itself, or the dataset's first `size`."""
-    if probe is None:
-        return next(iter(_batches(dataset, min(size, len(dataset)))))[0]
     if isinstance(probe, torch.Tensor):
-        if probe.dim() != 4 or len(probe) == 0:
-            raise ValueError(f"probe must be (N, C, H, W) images in [0, 1]; got shape {tuple(probe.shape)}")
-        return probe
-    return next(iter(_batches(probe, min(size, len(probe)))))[0]
+        return probe.detach().to(_dtype(net.model))
+    source, what = (dataset, "dataset") if probe is None else (probe, "probe")
+    return next(_checked_batches(net, source, what, min(size, len(source))))[0]
 
 
 @torch.no_grad()
 def take_snapshot(net, probe: torch.Tensor, layers: list[str], map_images: int = 2) -> dict:
-    """First-layer filters, per-layer sparsity and dead fraction, and a few maps, on a probe batch."""
-    from .hooks import record
-
-    model = net.model
-    was_training = model.training
-    model.eval()
-    first_conv = next((m for m in model.modules() if isinstance(m, torch.nn.Conv2d)), None)
-    try:
-        with record(net, layers) as out:
-            model(net.normalize(probe))
-    finally:
-        model.train(was_training)
-    snap = dict(filters=None if first_conv is None else first_conv.weight.detach().clone(),
+    """First-layer filters, per-layer sparsity and dead fraction, and a few maps, on a probe batch
+    ((N, C, H, W) [0, 1] pixels); the model is left exactly as found. Tensors are on the CPU."""
+    _check_net(net, "take_snapshot")
+    if not isinstance(probe, torch.Tensor):
+        raise TypeError(f"probe must be an (N, C, H, W) tensor of [0, 1] pixels; got {_describe(probe)}")
+    _check_probe(net, probe)
+    probe = probe.detach().to(_dtype(net.model))
+    layers = _check.layer_list(layers, "layers")
+    map_images = _check.integer(map_images, "map_images", 0)
+    first_conv = next((m for m in net.model.modules() if isinstance(m, torch.nn.Conv2d)), None)
+    with preserved(net) as model, record(net, layers) as out:
+        model.eval()
+        out.forward(net.normalize(probe))  # checks that every layer ran
+    snap = dict(filters=None if first_conv is None else first_conv.weight.detach().cpu().clone(),
                 sparsity={}, dead={}, dead_channels={}, maps={})
     for name in layers:
-        a = out[name]
+        a = out[name].cpu()
         alive = a.transpose(0, 1).reshape(a.shape[1], -1).amax(1) > 0
         snap["sparsity"][name] = float((a <= 0).float().mean())
         snap["dead_channels"][name] = ~alive
@@ -145,6 +331,111 @@ def _relu_layers(net) -> list[str]:
     return names
 
 
+# --------------------------------------------------------------------------- the loop
+
+class _Recorder:
+    """Takes the History's snapshots on a fixed probe batch; counts loss and accuracy since the last one."""
+
+    def __init__(self, net, dataset, history: History, s: dict, probe, per_epoch: int):
+        self.net, self.history, self.layers, self.map_images = net, history, s["layers"], s["map_images"]
+        self.probe = _probe_batch(net, dataset, probe, s["probe_size"]) if s["snapshots"] else None
+        self.per_epoch = per_epoch
+        self.loss, self.correct, self.seen = 0.0, 0, 0
+
+    def count(self, loss_sum: float, correct: int, seen: int) -> None:
+        self.loss, self.correct, self.seen = self.loss + loss_sum, self.correct + correct, self.seen + seen
+
+    def take(self, step: int) -> None:
+        """Append a snapshot after `step` optimiser steps (nothing when snapshots are off)."""
+        if self.probe is None:
+            return
+        snap = take_snapshot(self.net, self.probe, self.layers, self.map_images)
+        seen = self.seen
+        snap.update(step=step, epoch=step / self.per_epoch, loss=self.loss / seen if seen else None,
+                    accuracy=self.correct / seen if seen else None)
+        self.loss, self.correct, self.seen = 0.0, 0, 0
+        self.history.snapshots.append(snap)
+
+
+class _Loop:
+    """What every epoch shares: data, optimiser and schedule, the shuffling generator, step count, progress bar."""
+
+    def __init__(self, net, dataset, eval_set, s: dict, recorder: _Recorder):
+        self.net, self.dataset, self.eval_set, self.s, self.recorder = net, dataset, eval_set, s, recorder
+        self.gen = torch.Generator().manual_seed(s["seed"])
+        self.opt = torch.optim.SGD(net.model.parameters(), lr=s["lr"], momentum=s["momentum"],
+                                   nesterov=s["momentum"] > 0, weight_decay=s["weight_decay"])
+        self.per_epoch = recorder.per_epoch
+        steps = s["epochs"] * self.per_epoch
+        self.sched = (torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=s["lr"], total_steps=steps)
+                      if s["schedule"] == "onecycle" else None)
+        self.step = 0
+        # a modest refresh rate: every refresh of a notebook progress bar is a message to the front end
+        self.bar = tqdm(total=steps, desc=f"training {net.name}", disable=not s["progress"], unit="batch",
+                        mininterval=0.5)
+
+    def learn(self, loss: torch.Tensor) -> None:
+        """One optimiser step (and schedule step) on loss."""
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        if self.sched is not None:
+            self.sched.step()
+        self.step += 1
+
+
+def _epoch(loop: _Loop, epoch: int) -> tuple[dict | None, bool]:
+    """One pass over the shuffled data -> (its record, None if the loss diverged on the first batch; diverged)."""
+    net, s, every = loop.net, loop.s, loop.s["snapshot_every"]
+    start, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
+    for x, y in _checked_batches(net, loop.dataset, "dataset", s["batch_size"], shuffle=True, generator=loop.gen):
+        if s["augment"]:
+            x = _augment(x, loop.gen, shift=s["augment"] != "flip")
+        logits = net.model(net.normalize(x))
+        if logits.dim() != 2:
+            raise ValueError(f"{net.name} must return (N, classes) logits to be trained; got shape "
+                             f"{tuple(logits.shape)}")
+        _check_labels(y, logits.shape[1], "dataset")
+        y = y.to(logits.device)
+        loss = F.cross_entropy(logits, y)
+        if not torch.isfinite(loss):
+            return (_record(loop, epoch, start, loss_sum, correct, seen) if seen else None), True
+        loop.learn(loss)
+        batch_loss, batch_correct = loss.item() * len(y), (logits.argmax(1) == y).sum().item()
+        loss_sum, correct, seen = loss_sum + batch_loss, correct + batch_correct, seen + len(y)
+        loop.recorder.count(batch_loss, batch_correct, len(y))
+        loop.bar.update(1)
+        loop.bar.set_postfix(epoch=epoch, loss=f"{loss_sum / seen:.3f}", refresh=False)
+        if every and loop.step % every == 0 and loop.step % loop.per_epoch:
+            loop.recorder.take(loop.step)
+    return _record(loop, epoch, start, loss_sum, correct, seen), False
+
+
+def _record(loop: _Loop, epoch: int, start: float, loss_sum: float, correct: int, seen: int) -> dict:
+    """An epoch's record: mean loss, accuracy, eval_accuracy (with an eval_set) and seconds."""
+    record = dict(epoch=epoch, loss=loss_sum / seen, accuracy=correct / seen)
+    if loop.eval_set is not None:
+        record["eval_accuracy"] = _accuracy(loop.net, loop.eval_set, 500, "eval_set")
+    record["seconds"] = time.perf_counter() - start
+    return record
+
+
+@contextlib.contextmanager
+def _training_mode(model):
+    """model.train() within the block; on exit every module's training flag and every parameter's .grad
+    are as found (parameters and buffers keep what training did to them)."""
+    flags = [(m, m.training) for m in model.modules()]
+    grads = [(p, p.grad) for p in model.parameters()]
+    model.train()
+    try:
+        yield
+    finally:
+        for m, flag in flags:
+            m.training = flag
+        for p, grad in grads:
+            p.grad = grad
+
+
 def train(net, dataset, epochs: int, lr: float, weight_decay: float = 0.0, *, batch_size: int = 128,
           momentum: float = 0.9, schedule: str = "onecycle", augment: bool = False, seed: int = 0,
           eval_set=None, snapshots: bool = True, probe=None, probe_size: int = 256,
@@ -159,95 +450,32 @@ def train(net, dataset, epochs: int, lr: float, weight_decay: float = 0.0, *, ba
     images) is looked at before training, after each epoch and every snapshot_every steps:
     see History. snapshot_layers defaults to the net's relu layers. A NaN or infinite loss
     stops training and sets history.diverged.
+    Only the parameters and buffers change: training flags and .grad end as found, and so does torch's
+    global random state (the run is seeded from seed alone). If the settings or the first snapshot fail,
+    the model is untouched; an error during training keeps the updates made so far.
     """
-    _check("epochs", epochs, 1, 10_000, integer=True)
-    _check("lr", lr, 1e-12, 100.0)
-    _check("weight_decay", weight_decay, 0.0, 10.0)
-    _check("batch_size", batch_size, 1, 1_000_000, integer=True)
-    if augment not in (False, True, "flip", "flip+shift"):
-        raise ValueError(f"augment must be False, 'flip' or 'flip+shift'; got {augment!r}")
-    if schedule not in ("onecycle", "constant"):
-        raise ValueError(f"schedule must be 'onecycle' or 'constant'; got {schedule!r}")
-    if len(dataset) == 0:
-        raise ValueError("cannot train on an empty dataset")
-    if snapshot_every is not None:
-        _check("snapshot_every", snapshot_every, 1, 10**9, integer=True)
-    _check("map_images", map_images, 0, 10**6, integer=True)
-    settings = dict(epochs=epochs, lr=lr, weight_decay=weight_decay, batch_size=batch_size,
-                    momentum=momentum, schedule=schedule, augment=augment, seed=seed)
-    if snapshots:
-        layers = list(snapshot_layers) if snapshot_layers is not None else _relu_layers(net)
-        from .hooks import resolve
-        for name in layers:
-            resolve(net, name)
-        probe_x = _probe_batch(dataset, probe, probe_size)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    model = net.model
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, nesterov=momentum > 0,
-                          weight_decay=weight_decay)
-    steps = epochs * math.ceil(len(dataset) / batch_size)
-    sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
-             if schedule == "onecycle" else None)
-    history = History(settings=settings)
-    per_epoch = math.ceil(len(dataset) / batch_size)
-    since = dict(loss=0.0, correct=0, seen=0)
-
-    def snap(step):
-        if not snapshots:
-            return
-        s = take_snapshot(net, probe_x, layers, map_images)
-        seen_ = since["seen"]
-        s.update(step=step, epoch=step / per_epoch, loss=since["loss"] / seen_ if seen_ else None,
-                 accuracy=since["correct"] / seen_ if seen_ else None)
-        since.update(loss=0.0, correct=0, seen=0)
-        history.snapshots.append(s)
-
-    # a modest refresh rate: every refresh of a notebook progress bar is a message to the front end
-    bar = tqdm(total=steps, desc=f"training {net.name}", disable=not progress, unit="batch", mininterval=0.5)
-    model.train()
-    step = 0
-    snap(0)
-    try:
-        for epoch in range(1, epochs + 1):
-            start, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
-            for x, y in _batches(dataset, batch_size, shuffle=True, generator=gen):
-                if augment:
-                    x = _augment(x, gen, shift=augment != "flip")
-                logits = model(net.normalize(x))
-                loss = F.cross_entropy(logits, y)
-                if not torch.isfinite(loss):
-                    history.diverged = True
-                    break
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if sched is not None:
-                    sched.step()
-                step += 1
-                batch_loss, batch_correct = loss.item() * len(y), (logits.argmax(1) == y).sum().item()
-                loss_sum, correct, seen = loss_sum + batch_loss, correct + batch_correct, seen + len(y)
-                since.update(loss=since["loss"] + batch_loss, correct=since["correct"] + batch_correct,
-                             seen=since["seen"] + len(y))
-                bar.update(1)
-                bar.set_postfix(epoch=epoch, loss=f"{loss_sum / seen:.3f}", refresh=False)
-                if snapshot_every and step % snapshot_every == 0 and step % per_epoch:
-                    snap(step)
-            if seen == 0:  # diverged on the first batch of an epoch
-                snap(step)
-                break
-            record = dict(epoch=epoch, loss=loss_sum / seen, accuracy=correct / seen)
-            if eval_set is not None:
-                record["eval_accuracy"] = evaluate(net, eval_set)
-                model.train()
-            record["seconds"] = time.perf_counter() - start
-            history.epochs.append(record)
-            snap(step)
-            if history.diverged:
-                break
-    finally:
-        bar.close()
-        model.eval()
+    with _rng_kept(_check_net(net)):
+        s = _check_settings(net, dataset, epochs=epochs, lr=lr, weight_decay=weight_decay, batch_size=batch_size,
+                            momentum=momentum, schedule=schedule, augment=augment, seed=seed, eval_set=eval_set,
+                            snapshots=snapshots, probe=probe, probe_size=probe_size,
+                            snapshot_layers=snapshot_layers, snapshot_every=snapshot_every,
+                            map_images=map_images, progress=progress)
+        history = History(settings={k: s[k] for k in RECORDED})
+        recorder = _Recorder(net, dataset, history, s, probe, math.ceil(len(dataset) / s["batch_size"]))
+        _seed(s["seed"], net)
+        recorder.take(0)
+        loop = _Loop(net, dataset, eval_set, s, recorder)
+        try:
+            with torch.enable_grad(), _training_mode(net.model):
+                for epoch in range(1, s["epochs"] + 1):
+                    record, history.diverged = _epoch(loop, epoch)
+                    if record is not None:
+                        history.epochs.append(record)
+                    recorder.take(loop.step)
+                    if history.diverged:
+                        break
+        finally:
+            loop.bar.close()
     return history
 
 

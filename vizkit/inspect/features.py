@@ -9,14 +9,40 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .. import _check
 from ..hooks import preserved, record, resolve
 from ._inputs import input_batches
 
+METRICS = ("cosine", "euclidean")
+
+
+def one_layer(layer, name: str = "layer") -> str:
+    """layer if it names one layer (a str); a TypeError naming what came instead."""
+    if not isinstance(layer, str):
+        hint = " (one layer per call: loop over the list)" if isinstance(layer, (list, tuple)) else ""
+        raise TypeError(f"{name} must be one layer name (str: an alias such as 'conv1' or a dotted path such as "
+                        f"'features.0'); got {layer!r} ({type(layer).__name__}){hint}")
+    return layer
+
+
+def flag(value, name: str) -> bool:
+    """value as a bool; anything but True / False (1, 'yes', None) is a TypeError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r} ({type(value).__name__})")
+    return bool(value)
+
 
 def _count(images) -> int:
-    if isinstance(images, torch.utils.data.DataLoader):
-        return len(images.dataset)
-    return len(images)
+    """How many images a tensor, Dataset or DataLoader holds."""
+    if isinstance(images, torch.Tensor) and images.dim() != 4:
+        raise ValueError(f"images given as a tensor must be a (N, C, H, W) model input; got shape "
+                         f"{tuple(images.shape)} (for one image use x[None])")
+    sized = images.dataset if isinstance(images, torch.utils.data.DataLoader) else images
+    try:
+        return len(sized)
+    except TypeError:
+        raise TypeError(f"images must be a (N, C, H, W) tensor, a Dataset with a length or a DataLoader over one; "
+                        f"got {type(images).__name__}") from None
 
 
 def _model_digest(net) -> str:
@@ -45,14 +71,20 @@ def layer_outputs(net, images, layer: str, batch_size: int = 256, progress: bool
     Forward passes run under no_grad; the caller's grad mode is untouched between batches, and
     the model is left as found (also if the caller stops early).
     """
-    resolve(net, layer)
+    resolve(net, one_layer(layer))
+    batch_size = _check.integer(batch_size, "batch_size", 1)
     with preserved(net), record(net, [layer], stop=True) as out:
         net.model.eval()
         bar = tqdm(total=_count(images), desc=desc or layer, unit="img", disable=not progress, mininterval=0.5)
+        seen = 0
         try:
             for x in input_batches(net, images, batch_size):
                 with torch.no_grad():
                     out.forward(x)
+                # a NaN would rank or average silently wrong downstream: say where it came from
+                _check.finite(out[layer], f"layer {layer!r}'s output for images {seen}..{seen + len(x) - 1} "
+                                          f"(are the model's weights finite?)")
+                seen += len(x)
                 bar.update(len(x))
                 yield out[layer]
         finally:
@@ -68,14 +100,15 @@ def features(net, images, layer: str, batch_size: int = 256, pool: str | None = 
     The forward pass stops at the layer. cache=True (or a name for the dataset) keeps the
     result in vizkit's cache folder, keyed by model weights, layer, pooling and data.
     """
-    if pool not in (None, "avg", "max"):
-        raise ValueError(f"pool must be None, 'avg' or 'max'; got {pool!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
-    resolve(net, layer)
+    pool = _check.choice(pool, "pool", (None, "avg", "max"))
+    batch_size = _check.integer(batch_size, "batch_size", 1)
+    progress = flag(progress, "progress")
+    if not isinstance(cache, (bool, np.bool_, str)) or cache == "":
+        raise TypeError(f"cache must be True, False or a non-empty name for the dataset (str); got {cache!r}")
+    resolve(net, one_layer(layer))
     n = _count(images)
     if n == 0:
-        raise ValueError("features got no images")
+        raise ValueError("features got no images (an empty dataset or tensor)")
     path = None
     if cache:
         from ..data import _cache_dir
@@ -84,7 +117,7 @@ def features(net, images, layer: str, batch_size: int = 256, pool: str | None = 
         key = f"{net.name}-{_model_digest(net)}-{layer}-{pool}-{data_key}-{n}"
         path = _cache_dir() / "features" / (hashlib.sha1(key.encode()).hexdigest()[:24] + ".npy")
         if path.exists():
-            return np.load(path)
+            return _cached(path, n)
     out: np.ndarray | None = None
     start = 0
     for a in layer_outputs(net, images, layer, batch_size, progress, desc=f"features {layer}"):
@@ -93,10 +126,17 @@ def features(net, images, layer: str, batch_size: int = 256, pool: str | None = 
         a = a.reshape(len(a), -1).float().cpu().numpy()
         if out is None:
             out = np.empty((n, a.shape[1]), dtype=np.float32)
+        if a.shape[1] != out.shape[1]:
+            raise ValueError(f"layer {layer!r} gives {a.shape[1]} values per image for images from {start} on but "
+                             f"{out.shape[1]} before: the images differ in size; resize them to one size, or pass "
+                             f"pool='avg' for one value per channel")
+        if start + len(a) > n:
+            raise ValueError(f"the data yielded more than the {n} images it says it holds")
         out[start:start + len(a)] = a
         start += len(a)
     if start != n:
-        raise ValueError(f"expected {n} images but the data yielded {start}")
+        raise ValueError(f"expected {n} images but the data yielded {start} (a DataLoader with drop_last=True "
+                         f"skips the last ones: pass drop_last=False)")
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
@@ -105,21 +145,57 @@ def features(net, images, layer: str, batch_size: int = 256, pool: str | None = 
     return out
 
 
-def _check_features(feats) -> np.ndarray:
-    f = np.asarray(feats)
+def _cached(path, n: int) -> np.ndarray:
+    """A cached (n, D) feature file, or a ValueError naming the file to delete."""
+    try:
+        f = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise ValueError(f"the cached features {path} cannot be read ({e}); delete the file to recompute them") from e
+    if f.ndim != 2 or len(f) != n or f.dtype != np.float32 or not np.isfinite(f).all():
+        raise ValueError(f"the cached features {path} hold a {f.dtype} array of shape {f.shape}, not finite "
+                         f"float32 ({n}, D); delete the file to recompute them")
+    return f
+
+
+def as_numbers(x, name: str) -> np.ndarray:
+    """An array-like or tensor -> numpy array of real numbers (bool, int or float); TypeError otherwise."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu()
+    try:
+        a = np.asarray(x)
+    except (ValueError, TypeError) as e:  # ragged lists, tensors numpy cannot take
+        raise TypeError(f"{name} must be an array of numbers; got {type(x).__name__} that numpy cannot read as "
+                        f"one ({e})") from e
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers; got an array of dtype {a.dtype}")
+    return a
+
+
+def _check_features(feats, name: str = "features") -> np.ndarray:
+    """(N, D) float32 features with N >= 2, D >= 1, every value finite (also after the cast to float32)."""
+    f = as_numbers(feats, name)
     if f.ndim != 2:
-        raise ValueError(f"features must be an (N, D) array; got shape {f.shape}")
+        raise ValueError(f"{name} must be an (N, D) array; got shape {f.shape}")
     if len(f) < 2:
-        raise ValueError(f"need at least 2 samples; got {len(f)}")
-    if not np.isfinite(f).all():
-        bad = int((~np.isfinite(f)).any(1).sum())
-        raise ValueError(f"features contain NaN or infinite values (in {bad} of {len(f)} rows)")
-    return f.astype(np.float32, copy=False)
+        raise ValueError(f"{name}: need at least 2 samples; got {len(f)}")
+    if f.shape[1] < 1:
+        raise ValueError(f"{name} have no dimensions: shape {f.shape}")
+    with np.errstate(over="ignore"):  # values beyond float32's range become inf: reported just below
+        f32 = f.astype(np.float32, copy=False)
+    if not np.isfinite(f32).all():
+        bad = int((~np.isfinite(f32)).any(1).sum())
+        big = " (some are too large for float32)" if np.isfinite(f).all() else ""
+        raise ValueError(f"{name} contain NaN or infinite values (in {bad} of {len(f)} rows){big}")
+    return f32
+
+
+def _check_metric(metric) -> str:
+    return _check.choice(metric, "metric", METRICS)
 
 
 def _distances(f: torch.Tensor, q: torch.Tensor, metric: str) -> torch.Tensor:
     """(Q, N) distances between query rows and all rows, in float64 for exact ranking."""
-    if metric == "euclidean":
+    if _check_metric(metric) == "euclidean":
         return torch.cdist(q.double(), f.double())
     fn = f.double() / f.double().norm(dim=1, keepdim=True).clamp_min(1e-300)
     qn = q.double() / q.double().norm(dim=1, keepdim=True).clamp_min(1e-300)
@@ -131,26 +207,28 @@ def nearest(feats, query_index: int, k: int, metric: str = "cosine") -> tuple[np
 
     metric: "cosine" (1 - cosine similarity) or "euclidean". Exact; ties go to the lower index.
     """
+    _check_metric(metric)
     f = _check_features(feats)
     n = len(f)
-    if not isinstance(query_index, (int, np.integer)) or isinstance(query_index, bool) or not 0 <= query_index < n:
-        raise ValueError(f"query_index must be an integer in [0, {n - 1}]; got {query_index!r}")
-    if not isinstance(k, (int, np.integer)) or not 1 <= k < n:
-        raise ValueError(f"k must be an integer in [1, {n - 1}] (N - 1 other samples); got {k!r}")
-    return nearest_to(f, f[query_index], k, metric, exclude=int(query_index))
+    query_index = _check.integer(query_index, "query_index", 0, n - 1)
+    k = _check.integer(k, "k", 1, n - 1)
+    return nearest_to(f, f[query_index], k, metric, exclude=query_index)
 
 
 def nearest_to(feats, query, k: int, metric: str = "cosine", exclude: int | None = None):
     """The k rows of feats nearest to a (D,) query vector -> (indices, distances), nearest first."""
+    _check_metric(metric)
     f = _check_features(feats)
-    if metric not in ("cosine", "euclidean"):
-        raise ValueError(f"metric must be 'cosine' or 'euclidean'; got {metric!r}")
-    q = np.asarray(query, dtype=np.float32).reshape(1, -1)
-    if q.shape[1] != f.shape[1] or not np.isfinite(q).all():
-        raise ValueError(f"the query must be a finite vector of {f.shape[1]} values; got shape {q.shape[1:]}")
+    q = as_numbers(query, "query")
+    if q.ndim == 0 or q.size != f.shape[1] or (q.ndim > 1 and q.shape[:-1] != (1,) * (q.ndim - 1)):
+        raise ValueError(f"query must be a vector of {f.shape[1]} values (one per feature); got shape {q.shape}")
+    q = q.astype(np.float32).reshape(1, -1)
+    if not np.isfinite(q).all():
+        raise ValueError("query contains NaN or infinite values")
+    if exclude is not None:
+        exclude = _check.integer(exclude, "exclude", 0, len(f) - 1)
     n = len(f) - (exclude is not None)
-    if not 1 <= k <= n:
-        raise ValueError(f"k must be in [1, {n}]; got {k}")
+    k = _check.integer(k, "k", 1, n)
     ft = torch.from_numpy(f)
     d = _distances(ft, torch.from_numpy(q), metric)[0].numpy()
     if exclude is not None:
@@ -160,20 +238,49 @@ def nearest_to(feats, query, k: int, metric: str = "cosine", exclude: int | None
 
 
 def knn_agreement(feats, labels, k: int = 10, metric: str = "cosine", chunk: int = 1024) -> float:
-    """Mean share of each sample's k nearest neighbours (itself excluded) that have its label."""
+    """Mean share of each sample's k nearest neighbours (itself excluded) that have its label.
+
+    Neighbours are those nearest() gives: ties in distance go to the lower index.
+    """
+    _check_metric(metric)
     f = _check_features(feats)
-    y = torch.as_tensor(np.asarray(labels))
     n = len(f)
-    if len(y) != n:
-        raise ValueError(f"{len(y)} labels for {n} feature rows")
-    if not 1 <= k < n:
-        raise ValueError(f"k must be in [1, {n - 1}]; got {k}")
+    y = _labels(labels, n)
+    k = _check.integer(k, "k", 1, n - 1)
+    chunk = _check.integer(chunk, "chunk", 1)
     ft = torch.from_numpy(f)
-    agree = 0.0
+    agree = 0
     for start in range(0, n, chunk):
         d = _distances(ft, ft[start:start + chunk], metric)
         rows = torch.arange(len(d))
         d[rows, rows + start] = float("inf")
-        idx = d.topk(k, dim=1, largest=False).indices
-        agree += (y[idx] == y[start:start + chunk, None]).double().sum().item()
+        idx = _k_smallest(d, k).numpy()
+        agree += int((y[idx] == y[start:start + chunk, None]).sum())
     return agree / (n * k)
+
+
+def _labels(labels, n: int) -> np.ndarray:
+    """(n,) labels (ints, strings, ...) as a numpy array; wrong length, shape or NaN -> ValueError."""
+    if isinstance(labels, torch.Tensor):
+        labels = labels.detach().cpu()
+    try:
+        y = np.asarray(labels)
+    except (ValueError, TypeError) as e:  # ragged lists
+        raise TypeError(f"labels must be a (N,) vector of labels; numpy cannot read {type(labels).__name__} as "
+                        f"one ({e})") from e
+    if y.ndim != 1 or len(y) != n:
+        raise ValueError(f"labels must be a (N,) vector with one label per feature row (N = {n}); got shape "
+                         f"{y.shape} (for one-hot labels pass labels.argmax(1))")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise ValueError("labels contain NaN or infinite values")
+    return y
+
+
+def _k_smallest(d: torch.Tensor, k: int) -> torch.Tensor:
+    """(Q, k) column indices of each row's k smallest values, ties to the lower index (as nearest() breaks them)."""
+    vals, idx = d.topk(k, dim=1, largest=False)
+    tied = (d <= vals[:, -1:]).sum(1) > k  # topk picks among tied values in no set order
+    if tied.any():
+        rows = tied.nonzero()[:, 0]
+        idx[rows] = torch.sort(d[rows], dim=1, stable=True).indices[:, :k]
+    return idx

@@ -5,11 +5,12 @@ from __future__ import annotations
 import torch
 
 from ..hooks import resolve
+from .features import one_layer
 
 
 def filter_weights(net, layer: str) -> torch.Tensor:
     """A copy of a layer's weights: (out, in, kh, kw) for convolutions, (out, in) for linear layers."""
-    path, module = resolve(net, layer)
+    path, module = resolve(net, one_layer(layer))
     weight = getattr(module, "weight", None)
     if not isinstance(weight, torch.Tensor):
         raise ValueError(f"layer {layer!r} ({path}: {type(module).__name__}) has no weights; "
@@ -24,22 +25,29 @@ def filter_smoothness(weights: torch.Tensor) -> torch.Tensor:
     horizontally and vertically neighbouring weights (within each input channel), divided by the
     standard deviation of the filter's weights. It ignores the filter's scale. Independent
     Gaussian noise scores about 2/sqrt(pi) = 1.13; a k x k linear ramp sqrt(3 / (k^2 - 1))
-    (0.35 for k = 5); a constant filter 0.
+    (0.35 for k = 5); a constant filter 0. A (kh, kw) tensor is one filter, (out, kh, kw) one per row.
     """
     if not isinstance(weights, torch.Tensor):
-        raise TypeError(f"filter_smoothness needs a tensor of weights; got {type(weights).__name__}")
-    w = weights.detach().float()
+        raise TypeError(f"filter_smoothness needs a tensor of weights (e.g. vk.filter_weights(net, 'conv1')); "
+                        f"got {type(weights).__name__}")
+    if weights.is_complex() or weights.dtype == torch.bool:
+        raise TypeError(f"filter_smoothness needs real-valued weights; got dtype {weights.dtype}")
+    w = weights.detach().double()  # float64: differences of huge float32 weights would overflow
     if w.dim() == 2:
         w = w[None, None]
     elif w.dim() == 3:
         w = w[:, None]
-    if w.dim() != 4 or w.shape[-1] < 2 or w.shape[-2] < 2 or w.shape[0] == 0:
-        raise ValueError(f"filter_smoothness needs (out, in, kh, kw) weights with kh, kw >= 2; "
-                         f"got shape {tuple(weights.shape)}")
-    if not torch.isfinite(w).all():
-        raise ValueError("the weights contain NaN or infinite values")
+    if w.dim() != 4 or w.shape[-1] < 2 or w.shape[-2] < 2 or w.shape[0] == 0 or w.shape[1] == 0:
+        raise ValueError(f"filter_smoothness needs (out, in, kh, kw) weights with out, in >= 1 and kh, kw >= 2 "
+                         f"(a convolution's); got shape {tuple(weights.shape)}")
+    bad = ~torch.isfinite(w.flatten(1)).all(1)
+    if bad.any():
+        shown = bad.nonzero()[:, 0].tolist()
+        raise ValueError(f"the weights of {len(shown)} of {len(w)} filters contain NaN or infinite values "
+                         f"(filters {shown[:10]}{' …' if len(shown) > 10 else ''}); did the training diverge?")
     dy = (w[:, :, 1:, :] - w[:, :, :-1, :]).abs().flatten(1)
     dx = (w[:, :, :, 1:] - w[:, :, :, :-1]).abs().flatten(1)
     jumps = torch.cat([dy, dx], dim=1).mean(1)
     spread = w.flatten(1).std(1, unbiased=False)
-    return torch.where(spread > 0, jumps / spread.clamp_min(1e-30), torch.zeros_like(spread))
+    score = torch.where(spread > 0, jumps / spread.clamp_min(1e-300), torch.zeros_like(spread))
+    return score.float()

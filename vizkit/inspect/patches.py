@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .features import _count, layer_outputs
+from .. import _check
+from .features import _count, flag, layer_outputs, one_layer
 from .receptive import RF, receptive_field
 
 
@@ -18,6 +19,8 @@ class TopPatches:
 
     One entry per image: its strongest position. Ties go to the lower dataset index.
     Entries an image set too small to fill hold value -inf and index -1.
+    scanned: (M,) int64 dataset indices of every image searched (None where unknown); merge uses it
+    to refuse overlapping shards.
     """
 
     values: torch.Tensor
@@ -27,6 +30,7 @@ class TopPatches:
     layer: str
     rf: RF
     dataset: object = None
+    scanned: torch.Tensor | None = None
 
     @property
     def k(self) -> int:
@@ -39,9 +43,26 @@ class TopPatches:
         if other.values.shape[0] != self.values.shape[0] or other.layer != self.layer:
             raise ValueError(f"cannot merge results of different layers or channel counts: {self.layer} "
                              f"{tuple(self.values.shape)} and {other.layer} {tuple(other.values.shape)}")
+        if other.k != self.k:
+            raise ValueError(f"cannot merge results with different k ({self.k} and {other.k}): the smaller one lacks "
+                             f"the entries the merged list needs; search every shard with the same k")
+        if tuple(other.rf) != tuple(self.rf):
+            raise ValueError(f"cannot merge results with different receptive fields ({self.rf} and {other.rf}): "
+                             f"they come from different networks")
+        if self.dataset is not None and other.dataset is not None and self.dataset is not other.dataset:
+            raise ValueError(f"cannot merge results over different datasets ({_name(self.dataset)} and "
+                             f"{_name(other.dataset)}): their indices number different images; search "
+                             f"torch.utils.data.Subset shards of one dataset")
+        common = _overlap(self, other)
+        if len(common):
+            raise ValueError(f"cannot merge overlapping shards: {len(common)} dataset indices were searched in both "
+                             f"(e.g. {common[:5].tolist()}), and their images would count twice; merge results of "
+                             f"disjoint Subsets of one dataset")
         both = [torch.cat([getattr(self, f), getattr(other, f)], 1) for f in ("values", "indices", "ys", "xs")]
-        merged = _best(*both, max(self.k, other.k))
-        return TopPatches(*merged, self.layer, self.rf, self.dataset if self.dataset is not None else other.dataset)
+        merged = _best(*both, self.k)
+        scanned = None if self.scanned is None or other.scanned is None else torch.cat([self.scanned, other.scanned])
+        return TopPatches(*merged, self.layer, self.rf, self.dataset if self.dataset is not None else other.dataset,
+                          scanned)
 
     def boxes(self, channel: int) -> np.ndarray:
         """(k, 4) input-pixel boxes (top, left, bottom, right), bottom/right exclusive, unclipped."""
@@ -55,15 +76,48 @@ class TopPatches:
         data = dataset if dataset is not None else self.dataset
         if data is None:
             raise ValueError("crops needs the dataset the patches came from (pass dataset=)")
+        if isinstance(data, torch.utils.data.DataLoader):
+            data = data.dataset
+        indices = self.indices[channel].tolist()
+        top = max(indices, default=-1)
+        try:
+            size = len(data)
+        except TypeError:
+            raise TypeError(f"dataset must be a Dataset of ([0, 1] image, label) items; got {type(data).__name__}") \
+                from None
+        if top >= size:
+            raise ValueError(f"dataset holds {size} items but the patches come from dataset index {top}: pass the "
+                             f"dataset the patches were searched in (dataset=)")
         sh, sw = self.rf.size
-        out = [crop_box(data[idx][0], box) for idx, box in zip(self.indices[channel].tolist(), self.boxes(channel))
+        out = [crop_box(_item_image(data[idx], idx), box) for idx, box in zip(indices, self.boxes(channel))
                if idx >= 0]
         return np.stack(out) if out else np.zeros((0, sh, sw, 1), np.float32)
 
     def _check(self, channel):
-        c = self.values.shape[0]
-        if not isinstance(channel, (int, np.integer)) or not 0 <= channel < c:
-            raise ValueError(f"channel must be an integer in [0, {c - 1}]; got {channel!r}")
+        _check.integer(channel, "channel", 0, self.values.shape[0] - 1)
+
+
+def _name(dataset) -> str:
+    kind = type(dataset).__name__
+    return f"{kind} of {len(dataset)} items" if hasattr(dataset, "__len__") else kind
+
+
+def _overlap(a: TopPatches, b: TopPatches) -> torch.Tensor:
+    """Dataset indices searched by both results: by .scanned where known, else by the images they list."""
+    seen_a = a.scanned if a.scanned is not None else a.indices[a.indices >= 0]
+    seen_b = b.scanned if b.scanned is not None else b.indices[b.indices >= 0]
+    return torch.unique(seen_a[torch.isin(seen_a, seen_b)])
+
+
+def _item_image(item, index: int) -> torch.Tensor:
+    """A dataset item's (C, H, W) image of [0, 1] pixels (an item is (image, label) or the image alone)."""
+    image = item[0] if isinstance(item, (tuple, list)) else item
+    what = f"dataset item {index}'s image"
+    if not isinstance(image, torch.Tensor):
+        raise TypeError(f"{what} must be a (C, H, W) tensor of [0, 1] pixels; got {type(image).__name__}")
+    if image.dim() != 3:
+        raise ValueError(f"{what} must be a (C, H, W) tensor of [0, 1] pixels; got shape {tuple(image.shape)}")
+    return _check.pixels(image, what)
 
 
 def crop_box(image, box) -> np.ndarray:
@@ -89,11 +143,21 @@ def _best(values, indices, ys, xs, k):
     return tuple(t.gather(1, order) for t in (values, indices, ys, xs))
 
 
-def _global_indices(images, n: int) -> torch.Tensor:
-    """Dataset indices of the images as the whole dataset numbers them (Subset -> parent's indices)."""
-    if isinstance(images, torch.utils.data.Subset):
-        return torch.as_tensor(list(images.indices), dtype=torch.int64)
-    return torch.arange(n)
+def _source(images) -> tuple[object, torch.Tensor]:
+    """(the dataset the images are numbered in, (N,) int64 index of each image there): a Subset (also nested,
+    also inside a DataLoader) gives its parent's indices; a tensor numbers its own images (dataset None)."""
+    if isinstance(images, torch.utils.data.DataLoader):  # input_batches refuses one that reorders its items
+        images = images.dataset
+    ids = None
+    while isinstance(images, torch.utils.data.Subset):
+        parent = len(images.dataset)
+        idx = torch.as_tensor(list(images.indices), dtype=torch.int64).reshape(-1)
+        idx = torch.where(idx < 0, idx + parent, idx)
+        ids = idx if ids is None else idx[ids]
+        images = images.dataset
+    if ids is None:
+        ids = torch.arange(_count(images))
+    return (images if isinstance(images, torch.utils.data.Dataset) else None), ids
 
 
 def top_patches(net, images, layer: str, k: int = 9, batch_size: int = 256, progress: bool = True) -> TopPatches:
@@ -102,19 +166,23 @@ def top_patches(net, images, layer: str, k: int = 9, batch_size: int = 256, prog
     images: a Dataset of ([0, 1] image, label) (a Subset keeps its parent's indices), a DataLoader
     or a (N, C, H, W) model input. One streaming pass; memory O(k x channels) beyond a batch.
     """
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive integer; got {k!r}")
+    k = _check.integer(k, "k", 1)
+    batch_size = _check.integer(batch_size, "batch_size", 1)
+    progress = flag(progress, "progress")
+    one_layer(layer)
     n = _count(images)
     if n == 0:
-        raise ValueError("top_patches got no images")
+        raise ValueError("top_patches got no images (an empty dataset or tensor)")
+    dataset, ids = _source(images)
     rf = receptive_field(net, layer)
-    ids = _global_indices(images, n)
     best, seen = None, 0
     for a in layer_outputs(net, images, layer, batch_size, progress, desc=f"top patches {layer}"):
         if a.dim() != 4:
             raise ValueError(f"layer {layer!r} gives {tuple(a.shape[1:])} outputs, not maps; "
                              "top_patches needs a convolutional layer")
         b, c, h, w = a.shape
+        if seen + b > n:
+            raise ValueError(f"the data yielded more than the {n} images it says it holds")
         flat = a.float().reshape(b, c, h * w)
         vals, pos = flat.max(dim=2)  # first position of the maximum
         batch_ids = ids[seen:seen + b].view(b, 1).expand(b, c)
@@ -125,6 +193,7 @@ def top_patches(net, images, layer: str, k: int = 9, batch_size: int = 256, prog
             best = filler
         best = _best(*(torch.cat([o, nw], 1) for o, nw in zip(best, cand)), k)
         seen += b
-    dataset = images.dataset if isinstance(images, (torch.utils.data.Subset, torch.utils.data.DataLoader)) else (
-        images if isinstance(images, torch.utils.data.Dataset) else None)
-    return TopPatches(*best, layer, rf, dataset)
+    if seen != n:
+        raise ValueError(f"expected {n} images but the data yielded {seen} (a DataLoader with drop_last=True "
+                         f"skips the last ones: pass drop_last=False)")
+    return TopPatches(*best, layer, rf, dataset, ids)

@@ -8,7 +8,7 @@ from typing import NamedTuple
 import torch
 from torch import fx, nn
 
-from ..hooks import resolve
+from ..hooks import _HOOK_DICTS, preserved, resolve
 
 Pair = tuple[int, int]
 
@@ -78,11 +78,24 @@ def _pair(v) -> Pair:
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
-def _trace(model: nn.Module, input_size, channels: int):
-    gm = fx.symbolic_trace(model)
+def _trace(net):
+    """The model's fx graph, its nodes annotated with shapes by one forward pass on a blank input.
+
+    The pass runs in eval mode, without gradients or the model's hooks, and the model is restored after
+    it: in train mode it would update batch-norm running statistics (and fail on 1x1 maps with a batch
+    of one), and the caller's hooks would see a blank image."""
     from torch.fx.passes.shape_prop import ShapeProp
 
-    ShapeProp(gm).propagate(torch.zeros(1, channels, *input_size))
+    model = net.model
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    with preserved(model), torch.no_grad():
+        model.eval()
+        for m in model.modules():  # preserved() puts them back
+            for name in _HOOK_DICTS:
+                getattr(m, name, {}).clear()
+        gm = fx.symbolic_trace(model)
+        gm.eval()
+        ShapeProp(gm).propagate(torch.zeros(1, net.channels, *net.input_size, dtype=dtype, device=net.device))
     return gm
 
 
@@ -127,11 +140,37 @@ def _module_field(module, field: _Field, node, arg) -> _Field:
                      "pools with even windows, Flatten, Linear and pointwise layers")
 
 
+def _grids(node, arg) -> tuple[tuple | None, tuple | None]:
+    """The (h, w) grids of a node's input and output maps; None where one is not a 4-D map."""
+    shape_in, shape_out = _shape(arg), _shape(node)
+    return (shape_in[2:] if shape_in is not None and len(shape_in) == 4 else None,
+            shape_out[2:] if shape_out is not None and len(shape_out) == 4 else None)
+
+
+def _same_grid(node, arg, name: str) -> None:
+    """Slicing or reshaping that keeps maps must keep their grid: a crop would move every unit's field."""
+    grid_in, grid_out = _grids(node, arg)
+    if grid_in is not None and grid_out is not None and grid_in != grid_out:
+        raise ValueError(f"receptive_field does not support {node.name} in {name}: it turns the {grid_in[0]}x"
+                         f"{grid_in[1]} maps into {grid_out[0]}x{grid_out[1]} ones, which moves every unit's field "
+                         "(only channels may be sliced or reshaped)")
+
+
+def _reshaped(field: _Field, node, arg, name: str) -> _Field:
+    """A flatten / view / reshape: maps to vectors see everything; maps to maps of the same grid see as before."""
+    grid_in, grid_out = _grids(node, arg)
+    if grid_in is None:
+        return field
+    if grid_out is None:
+        return field.everything(grid_in)
+    _same_grid(node, arg, name)
+    return field
+
+
 def _fields(net) -> tuple[dict[str, _Field], dict[str, str]]:
     """Field of every node of the traced model; and, for every module path, its last node."""
-    model = getattr(net, "model", net)
     try:
-        gm = _trace(model, net.input_size, net.channels)
+        gm = _trace(net)
     except Exception as e:  # noqa: BLE001 - tracing errors become one clear message
         raise ValueError(f"receptive_field could not trace {net.name} with torch.fx "
                          f"({type(e).__name__}: {e})") from None
@@ -158,14 +197,15 @@ def _fields(net) -> tuple[dict[str, _Field], dict[str, str]]:
             flattens = FLATTENS_FUNCTIONS if is_function else FLATTENS_METHODS
             merges = MERGES if is_function else POINTWISE_METHODS
             if node.target in flattens:
-                shape_in = _shape(tensor_args[0])
-                field = field.everything(shape_in[2:]) if shape_in is not None and len(shape_in) == 4 else field
+                field = _reshaped(field, node, tensor_args[0], net.name)
             elif node.target in merges:  # elementwise with several inputs: the union of their fields
                 for other in inputs[1:]:
                     field = field.union(other)
             elif not (is_function and node.target in POINTWISE_FUNCTIONS):
                 what = f"function {node.target}" if is_function else f"method .{node.target}()"
                 raise ValueError(f"receptive_field does not support the {what} in {net.name}")
+            elif node.target is operator.getitem:
+                _same_grid(node, tensor_args[0], net.name)
         fields[node.name] = field
         for path in node.meta.get("nn_module_stack", {}):
             last_node[path] = node.name
@@ -174,9 +214,19 @@ def _fields(net) -> tuple[dict[str, _Field], dict[str, str]]:
     return fields, last_node
 
 
+def _check_net(net):
+    """net if it is a vizkit Net: the shape pass needs its input size and channel count."""
+    from ..nets import Net
+
+    if not isinstance(net, Net):
+        raise TypeError(f"receptive fields need a vizkit Net, which knows its input size (vk.load(...) or "
+                        f"vk.wrap(model, input_size=...)); got {type(net).__name__}")
+    return net
+
+
 def receptive_field(net, layer: str) -> RF:
     """RF(size, stride, start) of the units of one layer (alias or dotted path), in input pixels."""
-    path, _ = resolve(net, layer)
+    path, _ = resolve(_check_net(net), layer)
     fields, last = _fields(net)
     f = _lookup(fields, last, path, layer)
     return RF(f.size, f.stride, f.start)
@@ -184,7 +234,7 @@ def receptive_field(net, layer: str) -> RF:
 
 def receptive_fields(net) -> dict[str, RF]:
     """RF of every named layer (aliases when the net has them, else every module path), in forward order."""
-    fields, last = _fields(net)
+    fields, last = _fields(_check_net(net))
     names = list(net.layers) if getattr(net, "layers", None) else [n for n, _ in net.model.named_modules() if n]
     out = {}
     for name in names:

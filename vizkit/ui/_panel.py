@@ -5,11 +5,20 @@ from __future__ import annotations
 import functools
 import html
 import time
+from collections.abc import Mapping
 
 import ipywidgets as widgets
+import numpy as np
+import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from torch import nn
 
+from .._check import integer, layer_list, pixels
+from ..data import open_image
+from ..hooks import resolve
+from ..inspect import activations
+from ..nets import Net
 from ..plot import canvas_png, to_png
 
 
@@ -59,10 +68,13 @@ class Panel:
 
     @staticmethod
     def _set_max(slider, top: int) -> None:
-        """Give an integer slider the range [0, top], keeping its value inside, as one change."""
+        """Give an integer slider the range [min, top], keeping its value inside, as one change; a range of
+        one value (one channel, one position) disables the slider instead of failing."""
+        top = max(int(top), slider.min)
         with slider.hold_trait_notifications():
             slider.max = top
             slider.value = min(slider.value, top)
+        slider.disabled = top == slider.min
 
     def _show(self, fig: Figure) -> None:
         self.view.value = to_png(fig)
@@ -99,3 +111,217 @@ class Panel:
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+# --------------------------------------------------------------------------- argument checks
+# Panels check their constructor arguments here, before any widget exists, so that a bad argument is a
+# ValueError / TypeError / KeyError naming it, never a TraitError from a slider or a traceback from torch.
+
+def shown(value) -> str:
+    """A value as an error message names it: short ones in full, others by their type."""
+    if value is None or isinstance(value, (bool, int, float, str)) and len(repr(value)) <= 60:
+        return f"{value!r} ({type(value).__name__})"
+    return f"a {type(value).__name__}"
+
+
+def check_net(net, owner: str) -> Net:
+    """net if it is a vizkit Net."""
+    if not isinstance(net, Net):
+        hint = ("wrap it first: vk.wrap(module, classes=..., mean=..., std=..., input_size=...)"
+                if isinstance(net, nn.Module) else "e.g. vk.load('fashion-cnn')")
+        raise TypeError(f"{owner}: net must be a vizkit Net ({hint}); got {shown(net)}")
+    return net
+
+
+def check_name(name, what: str) -> str:
+    """A label shown in a dropdown: a string."""
+    if not isinstance(name, str):
+        raise TypeError(f"the names in {what} must be strings (they label the dropdown); got {name!r} "
+                        f"({type(name).__name__}); use e.g. {{'{name}': ...}}")
+    return name
+
+
+def check_dict(value, owner: str, what: str, one: str, example: str) -> dict:
+    """A non-empty dict with string keys, copied. what: the argument; one: what one entry is."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{owner}: {what} must be a dict {example}; got {shown(value)}")
+    if not value:
+        raise ValueError(f"{owner} needs at least one {one} ({what}: {example}); got an empty dict")
+    for name in value:
+        check_name(name, what)
+    return dict(value)
+
+
+def model_input(net, source, what: str) -> torch.Tensor:
+    """One image (anything net.preprocess takes) -> (1, C, H, W) model input; errors name the image."""
+    if isinstance(source, torch.Tensor):
+        shape = tuple(source.shape)
+        if source.dim() not in (3, 4) or (source.dim() == 4 and shape[0] != 1) or shape[-3] not in (1, 3) \
+                or 0 in shape[-2:]:
+            raise ValueError(f"{what} must be a (C, H, W) or (1, C, H, W) tensor of [0, 1] pixels with C = 1 or 3; "
+                             f"got shape {shape}")
+        pixels(source, what)
+    try:
+        return net.preprocess(source)
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        raise type(e)(f"{what}: {e}") from None
+
+
+def model_inputs(net, images, owner: str) -> dict[str, torch.Tensor]:
+    """images: name -> image -> name -> (1, C, H, W) model input; every image is checked now."""
+    images = check_dict(images, owner, "images", "image", "name -> image")
+    return {name: model_input(net, source, f"image {name!r}") for name, source in images.items()}
+
+
+def pixel_batch(images, what: str, n: int | None = None) -> torch.Tensor:
+    """(N, C, H, W) tensor (or ndarray) of finite [0, 1] pixels -> tensor."""
+    if isinstance(images, np.ndarray) and images.dtype.kind in "fiub":
+        images = torch.from_numpy(images)
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{what} must be an (N, C, H, W) tensor of [0, 1] pixels (e.g. from dataset.tensors()); "
+                        f"got {type(images).__name__}")
+    if images.dim() != 4 or images.shape[1] not in (1, 3) or 0 in images.shape[2:]:
+        raise ValueError(f"{what} must be an (N, C, H, W) tensor with C = 1 or 3; got shape {tuple(images.shape)}")
+    if n is not None and len(images) != n:
+        raise ValueError(f"{what} must hold one image per row of the features: {n}; got {len(images)}")
+    pixels(images, what)
+    return images.detach().cpu()
+
+
+def class_names(classes, net=None) -> list[str]:
+    """classes (None: the net's) as a list of names."""
+    if classes is None:
+        return list(getattr(net, "classes", None) or [])
+    if isinstance(classes, (str, bytes)) or not isinstance(classes, (list, tuple, np.ndarray)):
+        raise TypeError(f"classes must be a list of class names; got {shown(classes)}")
+    return [str(c) for c in classes]
+
+
+def class_labels(labels, n: int, classes: list[str]) -> np.ndarray:
+    """(n,) integer class indices, each with a name in classes (when classes are known)."""
+    if isinstance(labels, torch.Tensor):
+        labels = labels.detach().cpu().numpy()
+    y = np.asarray(labels) if isinstance(labels, (list, tuple, np.ndarray)) else None
+    if y is None:
+        raise TypeError(f"labels must be a list, array or tensor of class indices; got {type(labels).__name__}")
+    if y.ndim != 1 or len(y) != n:
+        raise ValueError(f"labels must hold one class index per image: {n} of them; got shape {y.shape}")
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integer class indices; got dtype {y.dtype}"
+                        + (" (use labels.astype(int))" if y.dtype.kind == "f" else ""))
+    if len(y) and (y.min() < 0 or (classes and y.max() >= len(classes))):
+        span = f"[0, {len(classes) - 1}] (one per class name)" if classes else "non-negative integers"
+        raise ValueError(f"labels must be class indices in {span}; got values in [{y.min()}, {y.max()}]")
+    return y.astype(np.int64)
+
+
+def feature_table(feats, owner: str, n: int | None = None, net=None) -> dict[str, np.ndarray]:
+    """layer -> (N, D) finite features, the same N for every layer (and n when given)."""
+    feats = check_dict(feats, owner, "feats", "layer's features", "layer -> (N, D) features")
+    out = {}
+    for layer, f in feats.items():
+        if net is not None:
+            resolve(net, layer)  # the panel computes features of an upload at this layer: it must exist
+        if isinstance(f, torch.Tensor):
+            f = f.detach().float().cpu().numpy()
+        if not isinstance(f, np.ndarray) or f.dtype.kind not in "iuf":
+            raise TypeError(f"features of {layer!r} must be an (N, D) array or tensor of numbers (vk.features); "
+                            f"got {type(f).__name__}{'' if not isinstance(f, np.ndarray) else f' of {f.dtype}'}")
+        if f.ndim != 2 or 0 in f.shape:
+            raise ValueError(f"features of {layer!r} must be an (N, D) array; got shape {f.shape}")
+        n = len(f) if n is None else n
+        if len(f) != n:
+            raise ValueError(f"features of {layer!r} have {len(f)} rows for {n} images; give every layer's "
+                             f"features of the same images")
+        if f.dtype.kind == "f" and not np.isfinite(f).all():
+            raise ValueError(f"features of {layer!r} contain {int((~np.isfinite(f)).sum())} NaN or infinite "
+                             f"value(s); compute them again from finite inputs")
+        out[layer] = f if f.dtype.kind == "f" else f.astype(np.float32)
+    return out
+
+
+def check_layers(net, layers, owner: str, what: str = "layer") -> list[str]:
+    """A layer name or non-empty list of them, each known to the net (KeyError lists the valid ones)."""
+    if isinstance(layers, (list, tuple)) and not layers:
+        raise ValueError(f"{owner} needs at least one {what}; got an empty list (leave layers=None for the default)")
+    names = layer_list(layers, "layers")
+    for name in names:
+        resolve(net, name)
+    return list(dict.fromkeys(names))
+
+
+def map_layers(net, x: torch.Tensor, layers: list[str], owner: str) -> dict[str, torch.Tensor]:
+    """The (C, h, w) activations of x at layers; a layer that gives a vector is a ValueError."""
+    try:
+        acts = activations(net, x, layers)
+    except RuntimeError as e:  # e.g. a dataset whose images have a size the net cannot take
+        raise ValueError(f"{owner}: {net.name} cannot run on an image of shape {tuple(x.shape[1:])}: {e}") from None
+    flat = [n for n in layers if acts[n].dim() != 3]
+    if flat:
+        raise ValueError(f"{owner}: layers {flat} give vectors, not (C, h, w) feature maps; pick conv, ReLU or "
+                         f"pooling layers before the classifier")
+    return acts
+
+
+def choose(value, options: list[str], name: str, net=None) -> str | None:
+    """A layer (or other name) chosen among options; None stays None (the panel's default).
+    Unknown: KeyError listing the options; known to the net but not offered here: ValueError."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a name (str) or None; got {value!r} ({type(value).__name__}); "
+                        f"one of {options}")
+    if value in options:
+        return value
+    if net is not None:
+        path = resolve(net, value)[0]  # KeyError listing every layer of the net
+        same = [o for o in options if resolve(net, o)[0] == path]
+        if same:
+            return same[0]
+        raise ValueError(f"{name} {value!r} is not one this panel can show; choose one of {options}")
+    raise KeyError(f"no {name} {value!r}; valid: {options}")
+
+
+def dataset_items(dataset, net, owner: str) -> torch.Tensor:
+    """Check a dataset of ([0, 1] image, label) items; returns its first image (C, H, W)."""
+    if isinstance(dataset, torch.utils.data.DataLoader) or not hasattr(dataset, "__getitem__") \
+            or not hasattr(dataset, "__len__"):
+        raise TypeError(f"{owner}: dataset must be a Dataset of ([0, 1] image, label) items (e.g. "
+                        f"vk.FashionMNIST(train=False).subset(500)); got {type(dataset).__name__}")
+    if len(dataset) == 0:
+        raise ValueError(f"{owner}: the dataset is empty (0 images)")
+    item = dataset[0]
+    image = item[0] if isinstance(item, (tuple, list)) else None
+    if not isinstance(image, torch.Tensor) or image.dim() != 3:
+        raise TypeError(f"{owner}: dataset items must be (image, label) with a (C, H, W) tensor image; got "
+                        f"{type(item).__name__}" + ("" if image is None else f" holding a {type(image).__name__}"))
+    pixels(image, "dataset[0] image")
+    if image.shape[0] != net.channels:
+        raise ValueError(f"{owner}: {net.name} takes {net.channels}-channel images; the dataset's are "
+                         f"{tuple(image.shape)}")
+    return image
+
+
+def dataset_panel(net, dataset, layers, k, batch_size, owner: str) -> tuple[list[str], int, int]:
+    """The checks of a panel that searches a dataset at some conv layers -> (layers, k, batch_size)."""
+    check_net(net, owner)
+    image = dataset_items(dataset, net, owner)
+    layers = check_layers(net, layers, owner, "conv layer")
+    map_layers(net, net.normalize(image[None]), layers, owner)
+    return (layers, *check_k(k, batch_size, len(dataset)))
+
+
+def check_k(k, batch_size, n: int) -> tuple[int, int]:
+    """(k, batch_size) of a top-patch search over n images."""
+    return integer(k, "k", 1, n), integer(batch_size, "batch_size", 1)
+
+
+def uploaded_image(files) -> tuple[str, object]:
+    """The last file of a FileUpload value -> (its name, a validated PIL image); a non-image is a ValueError
+    naming the file."""
+    f = files[-1] if isinstance(files, (list, tuple)) else next(iter(files.values()))
+    name = str(f.get("name") or "upload")
+    try:
+        return name, open_image(bytes(f["content"]))
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"the uploaded file {name!r} is not an image vizkit can use: {e}") from None

@@ -11,10 +11,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from ..data import open_image
 from ..inspect import activation_stats, activations
 from ..plot import canvas_png, feature_grid, overlay, show_image
-from ._panel import Panel
+from ._panel import Panel, check_net, choose, model_input, model_inputs, uploaded_image
 
 
 class ActivationsPanel(Panel):
@@ -27,17 +26,16 @@ class ActivationsPanel(Panel):
 
     def __init__(self, net, images: dict, layer: str | None = None):
         super().__init__()
-        if not images:
-            raise ValueError("ActivationsPanel needs at least one image (name -> image)")
-        self.net = net
+        self.net = check_net(net, "ActivationsPanel")
+        self._inputs = model_inputs(net, images, "ActivationsPanel")  # name -> (1, C, H, W), checked now
         self.images = dict(images)
         self._cache: dict[str, dict[str, torch.Tensor]] = {}
         self._pictures: dict[str, object] = {}  # name -> (H, W, C) array as the model sees it
         self.map_layers = self._map_layers()
+        start = choose(layer, self.map_layers, "layer", net) or self.map_layers[0]
         first = next(iter(self.images))
         self.image = widgets.Dropdown(options=list(self.images), value=first, description="image")
         self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="upload")
-        start = layer if layer in self.map_layers else self.map_layers[0]
         self.layer = widgets.Dropdown(options=self.map_layers, value=start, description="layer")
         self.channel = widgets.IntSlider(0, 0, 1, description="channel", continuous_update=True)
         self.mode = widgets.ToggleButtons(options=["all channels", "one channel"], value="all channels",
@@ -56,9 +54,9 @@ class ActivationsPanel(Panel):
 
     def _map_layers(self) -> list[str]:
         """Aliases (or, with none, module paths) whose output is a stack of 2-D maps."""
-        name, source = next(iter(self.images.items()))
+        name, x = next(iter(self._inputs.items()))
         candidates = list(self.net.layers) or [n for n, _ in self.net.model.named_modules() if n]
-        acts = activations(self.net, self.net.preprocess(source), candidates)
+        acts = activations(self.net, x, candidates)
         self._cache[name] = acts
         layers = [n for n in candidates if acts[n].dim() == 3]
         if not layers:
@@ -70,15 +68,14 @@ class ActivationsPanel(Panel):
         """(C, h, w) activations of the chosen image at the chosen layer (cached)."""
         name = self.image.value
         if name not in self._cache:
-            x = self.net.preprocess(self.images[name])
-            self._cache[name] = activations(self.net, x, self.map_layers)
+            self._cache[name] = activations(self.net, self._inputs[name], self.map_layers)
         return self._cache[name][self.layer.value]
 
     def picture(self):
         """The chosen image as the model sees it, (H, W, C) in [0, 1] (cached)."""
         name = self.image.value
         if name not in self._pictures:
-            self._pictures[name] = self.net.deprocess(self.net.preprocess(self.images[name]))
+            self._pictures[name] = self.net.deprocess(self._inputs[name])
         return self._pictures[name]
 
     def _on_image(self, change):
@@ -93,13 +90,15 @@ class ActivationsPanel(Panel):
         files = self.upload.value
         if not files:
             return
-        f = files[-1] if isinstance(files, (list, tuple)) else next(iter(files.values()))
-        name = f"uploaded: {f['name']}"
-        self.images[name] = open_image(bytes(f["content"]))
+        file, image = uploaded_image(files)
+        name = f"uploaded: {file}"
+        self.images[name], self._inputs[name] = image, model_input(self.net, image, f"the uploaded file {file!r}")
         self._cache.pop(name, None)
         self._pictures.pop(name, None)
         self._key = None  # a new image under an old name: rebuild the figure
         self.image.options = list(self.images)
+        if self.image.value == name:  # the same name uploaded again: no change event, so redraw here
+            self._on_layer(None)
         self.image.value = name
 
     def _build(self) -> dict:

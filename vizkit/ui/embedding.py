@@ -6,9 +6,10 @@ import ipywidgets as widgets
 import numpy as np
 from matplotlib.figure import Figure
 
+from .._check import choice, integer
 from ..inspect import embed, explained_variance, trustworthiness
 from ..plot import scatter, thumbnails
-from ._panel import Panel
+from ._panel import Panel, class_labels, class_names, feature_table, pixel_batch
 
 
 class EmbeddingPanel(Panel):
@@ -19,17 +20,28 @@ class EmbeddingPanel(Panel):
     feats: layer -> (N, D) features; labels: (N,) ints; images: (N, C, H, W) in [0, 1] for thumbnails.
     """
 
+    METHODS = ("pca", "tsne", "umap")
+    MIN_SAMPLES = 11  # trustworthiness compares each point's 5 nearest neighbours: N / 2 must exceed 5
+
     def __init__(self, feats: dict, labels, images=None, classes=None, method: str = "pca", seed: int = 0):
         super().__init__()
-        if not feats:
-            raise ValueError("EmbeddingPanel needs features of at least one layer (layer -> (N, D))")
-        self.feats, self.labels, self.images = dict(feats), np.asarray(labels), images
-        self.classes, self.seed = classes, seed
-        n = len(self.labels)
+        self.feats = feature_table(feats, "EmbeddingPanel")
+        n = len(next(iter(self.feats.values())))
+        if n < self.MIN_SAMPLES:
+            raise ValueError(f"EmbeddingPanel needs features of at least {self.MIN_SAMPLES} samples (its "
+                             f"trustworthiness score compares 5 nearest neighbours); got {n}")
+        narrow = {layer: f.shape[1] for layer, f in self.feats.items() if f.shape[1] < 2}
+        if narrow:
+            raise ValueError(f"a 2-D map needs features of at least 2 dimensions; got {narrow} (layer -> D)")
+        self.classes = None if classes is None else class_names(classes)
+        self.labels = class_labels(labels, n, self.classes or [])
+        self.images = None if images is None else pixel_batch(images, "images", n)
+        self.seed = integer(seed, "seed", 0)
+        choice(method, "method", self.METHODS)
         self._cache: dict[tuple, np.ndarray] = {}
         self._trust: dict[tuple, float] = {}
         self.layer = widgets.Dropdown(options=list(self.feats), description="layer")
-        self.method = widgets.Dropdown(options=["pca", "tsne", "umap"], value=method, description="method")
+        self.method = widgets.Dropdown(options=list(self.METHODS), value=method, description="method")
         slow = dict(continuous_update=False)
         self.perplexity = widgets.FloatSlider(30, min=2, max=min(100, (n - 2) / 3), step=1, description="perplexity",
                                               **slow)

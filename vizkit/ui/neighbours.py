@@ -7,10 +7,10 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from ..data import open_image
+from .._check import integer
 from ..inspect import features, nearest, nearest_to
 from ..plot import show_image
-from ._panel import Panel
+from ._panel import Panel, check_net, class_labels, class_names, feature_table, model_input, pixel_batch, uploaded_image
 
 
 class NeighboursPanel(Panel):
@@ -24,15 +24,22 @@ class NeighboursPanel(Panel):
 
     def __init__(self, net, images: torch.Tensor, labels, feats: dict, classes=None, k: int = 8):
         super().__init__()
-        if not feats:
-            raise ValueError("NeighboursPanel needs features of at least one layer (layer -> (N, D))")
+        self.net = check_net(net, "NeighboursPanel")
+        images = pixel_batch(images, "images")
         n = len(images)
-        for layer, f in feats.items():
-            if len(f) != n:
-                raise ValueError(f"features of {layer!r} have {len(f)} rows for {n} images")
-        self.net, self.images, self.feats = net, images, dict(feats)
-        self.labels = np.asarray(labels)
-        self.classes = list(classes) if classes is not None else net.classes
+        if n < 2:
+            raise ValueError(f"NeighboursPanel needs at least 2 images (a query and a neighbour); got {n}")
+        if tuple(images.shape[1:]) != (net.channels, *net.input_size):
+            raise ValueError(f"images must have the net's input shape (N, {net.channels}, {net.input_size[0]}, "
+                             f"{net.input_size[1]}), as the features were computed from them; got "
+                             f"{tuple(images.shape)}")
+        self.feats = feature_table(feats, "NeighboursPanel", n, net)
+        self.images = images
+        self.classes = class_names(classes, net)
+        self.labels = class_labels(labels, n, self.classes)
+        if not self.classes:
+            self.classes = [f"class {i}" for i in range(int(self.labels.max()) + 1)]
+        k = integer(k, "k", 1, min(16, n - 1))  # the k slider's range: at most 16 neighbours fit the figure
         self.pixels = images.reshape(n, -1).numpy()
         self.uploaded: torch.Tensor | None = None
         self.query = widgets.IntSlider(0, 0, n - 1, description="query", continuous_update=False)
@@ -53,8 +60,8 @@ class NeighboursPanel(Panel):
         files = self.upload.value
         if not files:
             return
-        f = files[-1] if isinstance(files, (list, tuple)) else next(iter(files.values()))
-        x = self.net.preprocess(open_image(bytes(f["content"])))
+        file, image = uploaded_image(files)
+        x = model_input(self.net, image, f"the uploaded file {file!r}")
         mean, std = self.net._stats(x)
         self.uploaded = (x * std + mean).clamp(0, 1).cpu()  # back to [0, 1] pixels, as the images
         self.use_upload.disabled = False

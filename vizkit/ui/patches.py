@@ -10,7 +10,7 @@ from torch import nn
 from ..hooks import layers_of_type
 from ..inspect import activations, receptive_field, top_patches
 from ..plot import patch_mosaic, show_image  # patch_mosaic moved to plot; still importable from here
-from ._panel import Panel
+from ._panel import Panel, check_layers, check_net, dataset_panel, map_layers, model_inputs
 
 POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d)
 
@@ -22,12 +22,18 @@ class FieldPanel(Panel):
 
     def __init__(self, net, images: dict, layers: list[str] | None = None):
         super().__init__()
-        if not images:
-            raise ValueError("FieldPanel needs at least one image (name -> image)")
-        self.net, self.images = net, dict(images)
+        self.net = check_net(net, "FieldPanel")
+        self._inputs = model_inputs(net, images, "FieldPanel")
+        self.images = dict(images)
+        if layers is not None:
+            layers = check_layers(net, layers, "FieldPanel")
         layers = layers or layers_of_type(net, (nn.Conv2d, *POOLS))
+        if not layers:
+            raise ValueError(f"{net.name} has no conv or pooling layers; pass layers=[...] with map-shaped layers")
+        first = next(iter(self._inputs.values()))
+        self._maps: dict[str, dict] = {next(iter(self._inputs)): dict(picture=net.deprocess(first),
+                                                                     maps=map_layers(net, first, layers, "FieldPanel"))}
         self._fields = {name: receptive_field(net, name) for name in layers}
-        self._maps: dict[str, dict] = {}
         self.image = widgets.Dropdown(options=list(self.images), description="image")
         self.layer = widgets.Dropdown(options=layers, description="layer")
         self.y = widgets.IntSlider(0, 0, 1, description="y")
@@ -44,7 +50,7 @@ class FieldPanel(Panel):
     def _state(self):
         name = self.image.value
         if name not in self._maps:
-            x = self.net.preprocess(self.images[name])
+            x = self._inputs[name]
             self._maps[name] = dict(picture=self.net.deprocess(x), maps=activations(self.net, x, list(self._fields)))
         return self._maps[name]
 
@@ -87,9 +93,8 @@ class PatchesPanel(Panel):
 
     def __init__(self, net, dataset, layers: list[str], k: int = 9, batch_size: int = 256):
         super().__init__()
-        if not layers:
-            raise ValueError("PatchesPanel needs at least one conv layer")
-        self.net, self.dataset, self.k, self.batch_size = net, dataset, k, batch_size
+        layers, self.k, self.batch_size = dataset_panel(net, dataset, layers, k, batch_size, "PatchesPanel")
+        self.net, self.dataset = net, dataset
         self._results: dict = {}
         self.layer = widgets.Dropdown(options=list(layers), description="layer")
         self.channel = widgets.IntSlider(0, 0, 1, description="channel")

@@ -14,7 +14,7 @@ from ..hooks import layers_of_type
 from ..inspect import activations, receptive_field, top_patches
 from ..inspect.patches import crop_box
 from ..plot import patch_mosaic, projection_rgb
-from ._panel import Panel
+from ._panel import Panel, check_layers, check_net, dataset_panel, map_layers, model_inputs
 
 METHODS = {"deconvnet": deconvnet, "backprop": backprop, "guided backprop": guided_backprop}
 MAP_TYPES = (nn.Conv2d, nn.MaxPool2d)
@@ -28,20 +28,19 @@ class ProjectionPanel(Panel):
 
     def __init__(self, net, images: dict, layers: list[str] | None = None):
         super().__init__()
-        if not images:
-            raise ValueError("ProjectionPanel needs at least one image (name -> image)")
-        self.net, self.images = net, dict(images)
+        self.net = check_net(net, "ProjectionPanel")
+        self._inputs = model_inputs(net, images, "ProjectionPanel")
+        self.images = dict(images)
+        if layers is not None:
+            layers = check_layers(net, layers, "ProjectionPanel")
         layers = layers or layers_of_type(net, MAP_TYPES)
         if not layers:
             raise ValueError(f"{net.name} has no conv or max-pool layers to project from")
-        self._inputs: dict = {}
-        self._maps: dict = {}
+        first = next(iter(self._inputs))
+        self._maps: dict = {first: map_layers(net, self._inputs[first], layers, "ProjectionPanel")}
         self._done: dict = {}
         self.image = widgets.Dropdown(options=list(self.images), description="image")
         self.layer = widgets.Dropdown(options=list(layers), value=layers[-1], description="layer")
-        flat = [n for n, a in self._input()[1].items() if a.dim() != 3]
-        if flat:
-            raise ValueError(f"layers {flat} give vectors, not maps: projections start from a conv or pooling layer")
         self.channel = widgets.IntSlider(0, 0, 1, description="channel", continuous_update=False)
         self.show = widgets.ToggleButtons(options=["side by side", *METHODS], description="show")
         self.caption = widgets.HTML()
@@ -55,10 +54,8 @@ class ProjectionPanel(Panel):
 
     def _input(self):
         name = self.image.value
-        if name not in self._inputs:
-            x = self.net.preprocess(self.images[name])
-            self._inputs[name] = x
-            self._maps[name] = activations(self.net, x, self.layer.options)
+        if name not in self._maps:
+            self._maps[name] = activations(self.net, self._inputs[name], list(self.layer.options))
         return self._inputs[name], self._maps[name]
 
     def _on_layer(self, change):
@@ -117,9 +114,8 @@ class TopProjectionsPanel(Panel):
 
     def __init__(self, net, dataset, layers: list[str], k: int = 9, batch_size: int = 256):
         super().__init__()
-        if not layers:
-            raise ValueError("TopProjectionsPanel needs at least one conv layer")
-        self.net, self.dataset, self.k, self.batch_size = net, dataset, k, batch_size
+        layers, self.k, self.batch_size = dataset_panel(net, dataset, layers, k, batch_size, "TopProjectionsPanel")
+        self.net, self.dataset = net, dataset
         self._tops: dict = {}
         self._proj: dict = {}
         self.layer = widgets.Dropdown(options=list(layers), description="layer")

@@ -10,12 +10,13 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from torch import nn
 
+from .._check import integer, number
 from ..attribute import heat_maps
 from ..attribute.occlusion import occlusion_probs
 from ..hooks import frozen, layers_of_type, resolve, resolve_target
 from ..inspect import activations
 from ..plot import heat_rgb, label_colors, label_legend
-from ._panel import Panel
+from ._panel import Panel, check_layers, check_net, map_layers, model_inputs
 
 PREDICTED = "predicted class"
 FILLS = {"dataset mean": "mean", "black": 0.0, "grey": 0.5, "white": 1.0}
@@ -25,9 +26,10 @@ class _ImagesPanel(Panel):
     """Shared by the two panels: images by name, their model inputs and predictions, a class choice."""
 
     def _setup_images(self, net, images: dict):
-        if not images:
-            raise ValueError(f"{type(self).__name__} needs at least one image (name -> image)")
-        self.net, self.images = net, dict(images)
+        owner = type(self).__name__
+        self.net = check_net(net, owner)
+        self._checked = model_inputs(net, images, owner)  # name -> (1, C, H, W) model input
+        self.images = dict(images)
         self._inputs: dict = {}
         self.image = widgets.Dropdown(options=list(self.images), description="image")
         self.target = widgets.Dropdown(options=[PREDICTED, *net.classes], description="class")
@@ -36,7 +38,7 @@ class _ImagesPanel(Panel):
         """(model input, softmax probabilities) of the chosen image, computed once."""
         name = self.image.value
         if name not in self._inputs:
-            x = self.net.preprocess(self.images[name])
+            x = self._checked[name]
             with frozen(self.net), torch.no_grad():
                 probs = torch.softmax(self.net.model(x).float(), 1)[0]
             self._inputs[name] = (x, probs)
@@ -57,15 +59,21 @@ class OcclusionPanel(_ImagesPanel):
                  fill="mean", batch_size: int | None = None):
         super().__init__()
         self._setup_images(net, images)
-        self.batch_size = batch_size
         side = min(net.input_size)
-        window = window or max(1, side // 4)
+        window = max(1, side // 4) if window is None else integer(window, "window", 1, side)
+        stride = max(1, window // 3) if stride is None else integer(stride, "stride", 1, side)
+        self.batch_size = None if batch_size is None else integer(batch_size, "batch_size", 1)
+        fills = dict(FILLS)
+        if not (isinstance(fill, str) and fill == "mean"):
+            if isinstance(fill, str):
+                raise ValueError(f"fill must be 'mean' or a pixel value in [0, 1]; got {fill!r}")
+            fill = number(fill, "fill (a pixel value; or 'mean')", 0, 1)
+            if fill not in fills.values():
+                fills[f"pixel value {fill:g}"] = fill
         self.window = widgets.IntSlider(window, 1, side, description="window", continuous_update=False)
-        self.stride = widgets.IntSlider(stride or max(1, window // 3), 1, max(1, side // 2), description="stride",
+        self.stride = widgets.IntSlider(stride, 1, max(1, side // 2, stride), description="stride",
                                         continuous_update=False)
-        if fill not in FILLS.values():
-            raise ValueError(f"fill must be one of {list(FILLS.values())}; got {fill!r}")
-        self.fill = widgets.Dropdown(options=FILLS, value=fill, description="fill")
+        self.fill = widgets.Dropdown(options=fills, value=fill, description="fill")
         self._probs: dict = {}
         self.caption = widgets.HTML()
         self.widget = widgets.VBox([widgets.HBox([self.image, self.target]),
@@ -137,7 +145,12 @@ class SaliencyPanel(_ImagesPanel):
     def __init__(self, net, images: dict, layers: list[str] | None = None, smooth: int = 16):
         super().__init__()
         self._setup_images(net, images)
-        layers = layers or self._map_layers(net, next(iter(self.images.values())))
+        smooth = integer(smooth, "smooth (SmoothGrad's number of samples)", 2, 64)
+        first = next(iter(self._checked.values()))
+        if layers is not None:
+            layers = check_layers(net, layers, "SaliencyPanel")
+            map_layers(net, first, layers, "SaliencyPanel")
+        layers = layers or self._map_layers(net, first)
         if not layers:
             raise ValueError(f"{net.name} has no conv, ReLU or pooling layers with maps for Grad-CAM")
         relus = [n for n in layers if isinstance(resolve(net, n)[1], nn.ReLU)]
@@ -153,11 +166,11 @@ class SaliencyPanel(_ImagesPanel):
         self._guard(self._timed_render)()
 
     @staticmethod
-    def _map_layers(net, image) -> list[str]:
+    def _map_layers(net, x) -> list[str]:
         """Conv, ReLU and pooling layers whose output is maps; Grad-CAM is usually taken at the last
         rectified one (before a ReLU the weighted sum of maps can be negative everywhere)."""
         names = layers_of_type(net, (nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d))
-        acts = activations(net, net.preprocess(image), names) if names else {}
+        acts = activations(net, x, names) if names else {}
         return [n for n in names if acts[n].dim() == 3]
 
     def maps(self) -> dict:

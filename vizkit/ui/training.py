@@ -8,8 +8,10 @@ import ipywidgets as widgets
 import numpy as np
 from matplotlib.figure import Figure
 
+from .._check import integer
 from ..plot import mosaic
-from ._panel import Panel
+from ..train import History
+from ._panel import Panel, check_dict, choose
 
 
 class TrainingReplayPanel(Panel):
@@ -18,27 +20,44 @@ class TrainingReplayPanel(Panel):
 
     def __init__(self, runs: dict, layer: str | None = None, max_maps: int = 32):
         super().__init__()
-        if not runs:
-            raise ValueError("TrainingReplayPanel needs at least one run (name -> History)")
-        for name, h in runs.items():
-            if not getattr(h, "snapshots", None):
+        self.runs = check_dict(runs, "TrainingReplayPanel", "runs", "run", "name -> History")
+        self.max_maps = integer(max_maps, "max_maps", 1)
+        for name, h in self.runs.items():
+            if not isinstance(h, History):
+                raise TypeError(f"runs[{name!r}] must be a vizkit History (from vk.train or vk.History.load); "
+                                f"got {type(h).__name__}")
+            if not isinstance(h.snapshots, list) or not h.snapshots:
                 raise ValueError(f"run {name!r} has no snapshots; train it with snapshots=True")
-        self.runs, self.max_maps = dict(runs), max_maps
         first = next(iter(self.runs.values())).snapshots[0]
-        layers = list(first["maps"])
+        layers = list(first.get("maps") or {})
         if not layers:
             raise ValueError("the runs recorded no feature maps (map_images=0?)")
+        probes = [self._probes(name, i, snap, layers) for name, h in self.runs.items()
+                  for i, snap in enumerate(h.snapshots)]
+        if min(probes) < 1:
+            raise ValueError("the runs recorded feature maps of no probe image (map_images=0?)")
+        layer = choose(layer, layers, "layer") or layers[0]
         longest = max(len(h.snapshots) for h in self.runs.values())
-        self.snapshot = widgets.IntSlider(0, 0, longest - 1, description="snapshot", continuous_update=True)
-        self.layer = widgets.Dropdown(options=layers, value=layer if layer in layers else layers[0],
-                                      description="layer")
-        self.probe = widgets.IntSlider(0, 0, max(len(first["maps"][layers[0]]) - 1, 0), description="image")
+        self.snapshot = widgets.IntSlider(0, 0, longest - 1, description="snapshot", continuous_update=True,
+                                          disabled=longest == 1)
+        self.layer = widgets.Dropdown(options=layers, value=layer, description="layer")
+        self.probe = widgets.IntSlider(0, 0, min(probes) - 1, description="image", disabled=min(probes) == 1)
         self.caption = widgets.HTML()
         self.widget = widgets.VBox([widgets.HBox([self.snapshot, self.layer, self.probe]), self.caption,
                                     self.view, self.message])
         for w in (self.snapshot, self.layer, self.probe):
             w.observe(self._guard(lambda change: self._timed_render()), "value")
         self._guard(self._timed_render)()
+
+    @staticmethod
+    def _probes(run: str, i: int, snap: dict, layers: list[str]) -> int:
+        """How many probe images a snapshot kept maps of; it must record all that the panel draws."""
+        need = [k for k in ("epoch", "accuracy", "maps", "sparsity", "dead") if k not in snap]
+        need += [f"{k}[{a!r}]" for k in ("maps", "sparsity", "dead") if k in snap for a in layers if a not in snap[k]]
+        if need:
+            raise ValueError(f"run {run!r} snapshot {i} lacks {', '.join(need)}: every run must record the layers "
+                             f"the first one does ({layers})")
+        return min(len(snap["maps"][a]) for a in layers)
 
     def render(self) -> None:
         """Maps of each run at the chosen snapshot (rows), then sparsity and dead-fraction curves."""
