@@ -8,6 +8,7 @@ import torch
 
 import vizkit as vk
 from vizkit.hooks import model_state, same_state
+from vizkit.optimize import objectives, param
 from vizkit.train import take_snapshot
 from vizkit.ui import (
     ActivationsPanel,
@@ -101,6 +102,16 @@ TECHNIQUES = {
                        lambda net, x: OcclusionPanel(net, {})),
     "SaliencyPanel": (lambda net, x: SaliencyPanel(net, {"x": x[0].clamp(0, 1)}, smooth=2),
                       lambda net, x: panel_error(SaliencyPanel(net, {"x": x[0].clamp(0, 1)}, layers=["fc4"]))),
+    "invert": (lambda net, x: vk.invert(net, x, "relu2", steps=3, progress=False),
+               lambda net, x: vk.invert(net, x, "relu2", steps=0, progress=False)),
+    "visualize_filter": (lambda net, x: vk.visualize_filter(net, "conv3", 4, steps=3, progress=False),
+                         lambda net, x: vk.visualize_filter(net, "conv3", 400, steps=3, progress=False)),
+    "visualize_class": (lambda net, x: vk.visualize_class(net, "Coat", steps=3, progress=False),
+                        lambda net, x: vk.visualize_class(net, "Coats", steps=3, progress=False)),
+    "optimize (output and a layer)": (
+        lambda net, x: vk.optimize(net, objectives.class_logit(2) + objectives.dream("relu2"),
+                                   param.Pixels(x.clamp(0, 1)), 2, progress=False),
+        lambda net, x: vk.optimize(net, objectives.dream("relu9"), param.Pixels(x.clamp(0, 1)), 2, progress=False)),
     "occlusion_activation": (lambda net, x: vk.occlusion_activation(net, x, "conv2", 1, 7, 7, progress=False),
                              lambda net, x: vk.occlusion_activation(net, x, "conv2", 99, 7, 7, progress=False)),
 }

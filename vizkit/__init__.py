@@ -37,6 +37,7 @@ from .inspect import (
     trustworthiness,
 )
 from .nets import Net, WeightsUnavailableError, available_models, load, wrap
+from .optimize import Objective, Result, gram, invert, optimize, visualize_class, visualize_filter
 from .train import History, evaluate, train
 
 __version__ = "0.1.0"
@@ -49,4 +50,5 @@ __all__ = [
     "History", "evaluate", "train",
     "deconvnet", "deconvnet_steps", "DeconvStep", "backprop", "guided_backprop", "saliency", "grad_cam",
     "guided_grad_cam", "occlusion", "occlusion_probs", "occlusion_activation", "mass_share",
+    "optimize", "Objective", "Result", "gram", "invert", "visualize_filter", "visualize_class",
 ]

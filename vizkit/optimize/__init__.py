@@ -1,0 +1,11 @@
+"""Optimising an input image: one loop (render.optimize), composable objectives, parametrisations and
+transforms, and the techniques built on them."""
+
+from . import objectives, param, transforms
+from .invert import invert
+from .objectives import Objective, gram
+from .render import Result, optimize
+from .visualize import visualize_class, visualize_filter
+
+__all__ = ["objectives", "param", "transforms", "Objective", "Result", "optimize", "gram", "invert",
+           "visualize_filter", "visualize_class"]

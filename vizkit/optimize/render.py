@@ -1,0 +1,117 @@
+"""The one optimisation loop behind inversion, filter and class visualisation, adversarial examples,
+DeepDream, texture synthesis and style transfer: make an image that minimises an Objective."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from .. import _check
+from ..hooks import frozen, record, resolve
+from .objectives import OUTPUT, Objective
+
+
+@dataclass
+class Result:
+    """What an optimisation made: image (1, C, H, W) pixels in [0, 1] (feed it to the model with
+    net.normalize), losses (one float per step), terms (name -> one unweighted float per step),
+    snapshots [(step, image)] if asked for, and seconds."""
+
+    image: torch.Tensor
+    losses: list = field(default_factory=list)
+    terms: dict = field(default_factory=dict)
+    snapshots: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    def __repr__(self) -> str:
+        last = f"{self.losses[-1]:.4g}" if self.losses else "-"
+        return f"Result(image {tuple(self.image.shape)}, {len(self.losses)} steps, final loss {last})"
+
+
+def optimize(net, objective: Objective, param, steps: int, lr: float = 0.05, optimizer: str = "adam",
+             transforms=None, seed: int = 0, callback=None, every: int = 0, progress: bool = True,
+             desc: str = "optimising") -> Result:
+    """Minimise objective over an image parametrisation `param` (Pixels, Fourier…) for `steps` steps.
+
+    transforms(image, generator) is applied before the network sees the image (fresh randomness each
+    step; seeded). optimizer: "adam" or "lbfgs" (deterministic objectives only: no transforms).
+    callback(step, image, loss) runs every `every` steps (and after the last) for live previews; with
+    every > 0 the Result also keeps those snapshots. The forward pass stops at the deepest layer the
+    objective reads; the model is left exactly as found. A NaN or infinite loss stops with a ValueError.
+    """
+    if not isinstance(objective, Objective) or not objective.terms:
+        raise TypeError(f"objective must be a non-empty vizkit Objective (e.g. channel('conv3', 5)); "
+                        f"got {objective!r}")
+    steps = _check.integer(steps, "steps", 1)
+    lr = _check.number(lr, "lr", 0, open_low=True)
+    _check.choice(optimizer, "optimizer", ["adam", "lbfgs"])
+    every = _check.integer(every, "every", 0)
+    if optimizer == "lbfgs" and transforms is not None:
+        raise ValueError("L-BFGS needs the same objective at every step: use optimizer='adam' with transforms")
+    for w, _ in objective.terms:
+        _check.number(w, "an objective's weight")
+    layers = [n for n in objective.layers if n != OUTPUT]
+    for name in layers:
+        resolve(net, name)
+    wants_output = OUTPUT in objective.layers
+    gen = torch.Generator().manual_seed(_check.integer(seed, "seed"))
+    params = param.params()
+    opt = (torch.optim.Adam(params, lr=lr) if optimizer == "adam"
+           else torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=20))
+    result = Result(image=param().detach().clone(), terms={n: [] for n in objective.names})
+    start = time.perf_counter()
+    recording = record(net, layers, keep_graph=True, stop=not wants_output) if layers else contextlib.nullcontext()
+    bar = tqdm(total=steps, desc=desc, unit="step", disable=not progress, mininterval=0.5)
+    with frozen(net), recording as rec, bar:
+        seen: dict = {}
+
+        def closure():
+            opt.zero_grad(set_to_none=True)
+            with torch.enable_grad():
+                img = param()
+                x = img if transforms is None else transforms(img, gen)
+                acts = _forward(net, rec, net.normalize(x), wants_output)
+                total, parts = objective(acts, img)
+                loss = total.sum()
+            if not torch.isfinite(loss):
+                raise ValueError(f"the loss became {float(loss)} at step {seen['step']}: lower lr (now {lr:g}) or "
+                                 f"the objective's weights ({objective!r})")
+            loss.backward()
+            seen.update(loss=float(loss.detach()), parts={k: float(v.detach().sum()) for k, v in parts.items()})
+            return loss
+
+        for step in range(1, steps + 1):
+            seen["step"] = step
+            opt.step(closure)
+            param.project()
+            result.losses.append(seen["loss"])
+            for k, v in seen["parts"].items():
+                result.terms[k].append(v)
+            bar.update(1)
+            if every and (step % every == 0 or step == steps):
+                current = param().detach().clone()
+                result.snapshots.append((step, current))
+                if callback is not None:
+                    callback(step, current, seen["loss"])
+            elif callback is not None and step == steps:
+                callback(step, param().detach().clone(), seen["loss"])
+    result.image = param().detach().clone()
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _forward(net, rec, x: torch.Tensor, wants_output: bool) -> dict:
+    """Run the model on x, collecting the recorded layers, and its output if the objective reads it."""
+    if rec is None:
+        from ..hooks import run
+
+        return {OUTPUT: run(net, x)}
+    out = rec.forward(x)
+    acts = dict(rec)
+    if wants_output:
+        acts[OUTPUT] = out
+    return acts

@@ -1,0 +1,90 @@
+"""Images that a unit or a class likes best, made by gradient ascent from noise.
+
+visualize_filter maximises a channel's mean activation (or one neuron's); visualize_class maximises a
+class score, as Simonyan et al. (2014): score - lambda ||x||^2 from a grey image, plainly, or with the
+regularisers that make the picture readable (jitter, zoom and rotation, a smoothing blur, and for
+colour networks a decorrelated Fourier parametrisation: Yosinski et al. 2015, Olah et al. 2017).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .. import _check
+from ..hooks import frozen, record, resolve, resolve_target
+from .objectives import channel, class_logit, l2, neuron, total_variation
+from .param import Fourier, Pixels
+from .render import optimize
+from .transforms import blur, compose, standard
+
+
+def _start(net, seed: int, noise: float = 0.05) -> torch.Tensor:
+    """(1, C, H, W): the dataset's mean colour plus a little seeded noise, in [0, 1]."""
+    gen = torch.Generator().manual_seed(_check.integer(seed, "seed"))
+    mean = torch.tensor(net.mean).view(1, -1, 1, 1)
+    return (mean + noise * torch.randn((1, net.channels, *net.input_size), generator=gen)).clamp(0, 1)
+
+
+def _param(net, parametrisation: str, seed: int):
+    _check.choice(parametrisation, "parametrisation", ["pixels", "fourier"])
+    if parametrisation == "pixels":
+        return Pixels(_start(net, seed))
+    gen = torch.Generator().manual_seed(seed)
+    return Fourier((1, net.channels, *net.input_size), generator=gen, device=net.device)
+
+
+def visualize_filter(net, layer: str, channel_index: int, steps: int = 256, position=None, lr: float = 0.05,
+                     tv: float = 0.0, decay: float = 0.0, transforms: bool = True,
+                     parametrisation: str = "pixels", seed: int = 0, callback=None, every: int = 0,
+                     progress: bool = True):
+    """Result: an image maximising one channel's mean activation (or one neuron's, with position=(y, x)).
+
+    tv and decay weigh a total-variation and an L2 prior; transforms=True asks the image to work under
+    small jitter, zoom and rotation; parametrisation: "pixels" or "fourier" (decorrelated, for colour).
+    """
+    _, module = resolve(net, layer)
+    with frozen(net), torch.no_grad(), record(net, layer, stop=True) as rec:
+        rec.forward(net.normalize(_start(net, seed)))
+    c = rec[layer].shape[1]
+    index = _check.integer(channel_index, "channel", 0, c - 1)
+    objective = channel(layer, index) if position is None else neuron(layer, index, _position(rec[layer], position))
+    if tv:
+        objective = objective + _check.number(tv, "tv", 0) * total_variation(2.0)
+    if decay:
+        objective = objective + _check.number(decay, "decay", 0) * l2(net.mean)
+    shift = standard(min(net.input_size)) if transforms else None
+    return optimize(net, objective, _param(net, parametrisation, seed), steps, lr=lr, transforms=shift, seed=seed,
+                    callback=callback, every=every, progress=progress, desc=f"visualising {layer}[{index}]")
+
+
+def visualize_class(net, target, steps: int = 256, regularized: bool = True, lr: float = 0.05,
+                    decay: float | None = None, seed: int = 0, callback=None, every: int = 0, progress: bool = True):
+    """Result: an image the network scores as class target (index or name), by maximising the logit.
+
+    regularized=False is Simonyan et al.'s class model: logit - decay * mean(x - mean)^2 over plain pixels
+    (decay 0.1 by default). regularized=True adds jitter, zoom, rotation and blur and, for colour
+    networks, the decorrelated Fourier parametrisation (decay 0.01 by default).
+    """
+    t = resolve_target(net, target)
+    decay = (0.01 if regularized else 0.1) if decay is None else _check.number(decay, "decay", 0)
+    objective = class_logit(t)
+    if decay:
+        objective = objective + decay * l2(net.mean)
+    if regularized:
+        size = min(net.input_size)
+        shift = compose(standard(size), blur(0.5 * max(1, round(size / 28))))
+        param = _param(net, "fourier" if net.channels == 3 else "pixels", seed)
+    else:
+        shift, param = None, Pixels(_start(net, seed, noise=0.0))
+    name = net.classes[t] if t < len(net.classes) else f"class {t}"
+    return optimize(net, objective, param, steps, lr=lr, transforms=shift, seed=seed, callback=callback,
+                    every=every, progress=progress, desc=f"class model {name}")
+
+
+def _position(activation: torch.Tensor, position) -> tuple[int, int]:
+    if activation.dim() != 4:
+        raise ValueError(f"position needs a layer with maps; this one gives {tuple(activation.shape[1:])}")
+    h, w = activation.shape[2:]
+    if not isinstance(position, (tuple, list)) or len(position) != 2:
+        raise ValueError(f"position must be a (y, x) pair; got {position!r}")
+    return (_check.integer(position[0], "position y", 0, h - 1), _check.integer(position[1], "position x", 0, w - 1))
