@@ -12,8 +12,10 @@ from vizkit.optimize import objectives, param
 from vizkit.train import take_snapshot
 from vizkit.ui import (
     ActivationsPanel,
+    ClassModelPanel,
     FieldPanel,
     FiltersPanel,
+    InversionPanel,
     NeighboursPanel,
     OcclusionPanel,
     PatchesPanel,
@@ -112,6 +114,10 @@ TECHNIQUES = {
         lambda net, x: vk.optimize(net, objectives.class_logit(2) + objectives.dream("relu2"),
                                    param.Pixels(x.clamp(0, 1)), 2, progress=False),
         lambda net, x: vk.optimize(net, objectives.dream("relu9"), param.Pixels(x.clamp(0, 1)), 2, progress=False)),
+    "InversionPanel": (lambda net, x: InversionPanel(net, {"x": x[0].clamp(0, 1)}, steps=3).run(block=True),
+                       lambda net, x: InversionPanel(net, {"x": x[0].clamp(0, 1)}, layers=["relu9"])),
+    "ClassModelPanel": (lambda net, x: ClassModelPanel(net, steps=4).run(block=True),
+                        lambda net, x: ClassModelPanel(net, start="Coats")),
     "occlusion_activation": (lambda net, x: vk.occlusion_activation(net, x, "conv2", 1, 7, 7, progress=False),
                              lambda net, x: vk.occlusion_activation(net, x, "conv2", 99, 7, 7, progress=False)),
 }

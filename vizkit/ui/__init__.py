@@ -4,10 +4,12 @@ from .activations import ActivationsPanel
 from .embedding import EmbeddingPanel
 from .filters import FiltersPanel
 from .neighbours import NeighboursPanel
+from .optimize import ClassModelPanel, FilterPanel, InversionPanel
 from .patches import FieldPanel, PatchesPanel
 from .projections import ProjectionPanel, TopProjectionsPanel
 from .saliency import OcclusionPanel, SaliencyPanel
 from .training import TrainingReplayPanel
 
 __all__ = ["ActivationsPanel", "TrainingReplayPanel", "FiltersPanel", "NeighboursPanel", "EmbeddingPanel",
-           "FieldPanel", "PatchesPanel", "ProjectionPanel", "TopProjectionsPanel", "OcclusionPanel", "SaliencyPanel"]
+           "FieldPanel", "PatchesPanel", "ProjectionPanel", "TopProjectionsPanel", "OcclusionPanel", "SaliencyPanel",
+           "InversionPanel", "FilterPanel", "ClassModelPanel"]

@@ -1,0 +1,68 @@
+"""Panels of notebooks 09-11: Run computes (in a thread, or blocking), Stop stops, a finished setting
+shows again at once, and the other controls keep working while a run goes on."""
+
+import time
+
+import pytest
+import torch
+
+import vizkit as vk
+from vizkit.ui import ClassModelPanel, FilterPanel, InversionPanel
+
+
+@pytest.fixture(scope="module")
+def images(fashion_test):
+    return {f"{fashion_test.classes[int(fashion_test.labels[i])]} #{i}": fashion_test[i][0] for i in (0, 18)}
+
+
+def test_inversion_panel_runs_and_keeps_results(fashion, images, monkeypatch):
+    panel = InversionPanel(fashion, images, layers=["relu1", "relu3"], steps=20, every=5)
+    assert "press Run" in panel.message.value and not panel.png()
+    panel.run(block=True)
+    assert panel.last_error is None and panel.png() and panel.preview.value
+    first = panel.png()
+    assert "pixel correlation" in panel.message.value
+    panel.layer.value = "relu3"
+    assert "press Run" in panel.message.value
+    panel.run()
+    panel.wait(60)
+    assert panel.last_error is None and panel.png() != first
+    calls = []
+    monkeypatch.setattr("vizkit.ui.optimize.invert", lambda *a, **k: calls.append(1))
+    panel.layer.value = "relu1"  # computed before: shown again without running
+    assert panel.png() == first and not calls
+
+
+def test_stop_ends_a_run_and_controls_answer_meanwhile(fashion, images):
+    panel = InversionPanel(fashion, images, layers=["relu2"], steps=5000, every=1)
+    panel.run()
+    time.sleep(0.5)
+    panel.image.value = "Bag #18"  # a control used while the thread runs
+    panel.run()  # a second Run while running is refused, not queued
+    assert "already running" in panel.message.value
+    panel.stop_button.click()
+    panel.wait(30)
+    assert not panel._thread.is_alive() and "stopped" in panel.message.value
+    assert not panel.run_button.disabled and panel.stop_button.disabled
+
+
+def test_filter_panel(fashion, fashion_test):
+    panel = FilterPanel(fashion, fashion_test.subset(300), layers=["conv2", "conv3"], steps=96, every=16, k=4)
+    assert panel.layer.value == "conv3" and panel.channel.max == 127
+    panel.channel.value = 7
+    panel.run(block=True)
+    result = panel.results[panel.key()]
+    made = vk.activations(fashion, fashion.normalize(result.image), "conv3")["conv3"][7].mean()
+    start = vk.activations(fashion, fashion.normalize(torch.full((1, 1, 28, 28), 0.286)), "conv3")["conv3"][7].mean()
+    assert panel.last_error is None and panel.png() and float(made) > float(start)
+
+
+def test_class_model_panel(fashion):
+    panel = ClassModelPanel(fashion, steps=24, every=6, start="Trouser")
+    panel.run(block=True)
+    made = panel.results[panel.key()]
+    assert set(made) == {"plain (Simonyan)", "regularised"} and panel.png()
+    for result in made.values():
+        assert fashion.predict(fashion.normalize(result.image), k=1)[0][0] == "Trouser"
+    with pytest.raises(KeyError, match="Trouser"):
+        ClassModelPanel(fashion, start="Trousers")

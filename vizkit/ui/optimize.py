@@ -1,0 +1,276 @@
+"""Panels for notebooks 09, 10 and 11: images made by optimisation, with a Run button, a live preview
+and a Stop button. The optimisation runs in a background thread, so the other controls (and other
+panels) keep answering while it works; each finished result is kept, so going back to a setting
+shows it at once."""
+
+from __future__ import annotations
+
+import html
+import io
+import threading
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from PIL import Image
+from torch import nn
+
+from .._check import integer
+from ..hooks import layers_of_type, resolve_target
+from ..inspect import top_patches
+from ..optimize import invert, visualize_class, visualize_filter
+from ..plot import patch_mosaic, show_image
+from ._panel import Panel, check_layers, check_net, dataset_panel, model_inputs
+
+
+class _Stopped(Exception):
+    """Raised from the preview callback when the Stop button was pressed."""
+
+
+def preview_png(image: torch.Tensor, size: int = 168) -> bytes:
+    """(1, C, H, W) [0, 1] image -> PNG bytes, enlarged with nearest neighbours (cheap: no matplotlib)."""
+    a = (image[0].detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).astype(np.uint8)
+    pic = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)
+    scale = max(1, size // max(pic.size))
+    buf = io.BytesIO()
+    pic.resize((pic.size[0] * scale, pic.size[1] * scale), Image.NEAREST).save(buf, format="png")
+    return buf.getvalue()
+
+
+class OptimizePanel(Panel):
+    """Shared by the optimisation panels: Run / Stop buttons, steps, a live preview, results by setting."""
+
+    def __init__(self, steps: int, every: int):
+        super().__init__()
+        self.steps = widgets.IntSlider(integer(steps, "steps", 1), 1, max(512, steps), description="steps",
+                                       continuous_update=False)
+        self.every = integer(every, "every", 1)
+        self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
+        self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
+        self.preview = widgets.Image(format="png", layout=widgets.Layout(width="168px", height="168px"))
+        self.results: dict = {}
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.run_button.on_click(lambda b: self.run())
+        self.stop_button.on_click(lambda b: self._stop.set())
+
+    def key(self) -> tuple:
+        """The settings a result depends on."""
+        raise NotImplementedError
+
+    def compute(self, callback):
+        """Run the optimisation for the current settings -> a Result (or a dict of them)."""
+        raise NotImplementedError
+
+    def run(self, block: bool = False) -> None:
+        """Compute the current setting (in a background thread unless block) and show it when done."""
+        if self._thread is not None and self._thread.is_alive():
+            self.message.value = "<i>already running: press Stop first</i>"
+            return
+        key = self.key()
+        if key in self.results:
+            self._guard(self._timed_render)()
+            return
+        self._stop.clear()
+        update = self._busy(f"optimising ({self.steps.value} steps)")
+        self.run_button.disabled, self.stop_button.disabled = True, False
+
+        def callback(step, image, loss):
+            update(step, self.steps.value)
+            self.preview.value = preview_png(image)
+            if self._stop.is_set():
+                raise _Stopped
+
+        def work():
+            try:
+                self.results[key] = self.compute(callback)
+                self._timed_render()
+                self.last_error = None
+            except _Stopped:
+                self.message.value = "stopped: press Run to start again"
+            except Exception as e:  # noqa: BLE001 - shown in the panel, kept in last_error
+                self.last_error = e
+                self.message.value = f"<span style='color:#b00'><b>{type(e).__name__}</b>: {html.escape(str(e))}</span>"
+            finally:
+                self.progress.layout.display = "none"
+                self.run_button.disabled, self.stop_button.disabled = False, True
+
+        if block:
+            work()
+        else:
+            self._thread = threading.Thread(target=work, daemon=True)
+            self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until a background run has finished."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _on_setting(self, change) -> None:
+        """A finished setting shows at once; a new one waits for Run."""
+        if self.key() in self.results:
+            self._timed_render()
+        else:
+            self.message.value = "<i>press Run to compute this setting</i>"
+
+    def _controls(self, *rows) -> None:
+        buttons = widgets.HBox([self.run_button, self.stop_button, self.progress])
+        self.widget = widgets.VBox([*rows, buttons, widgets.HBox([self.preview, self.view]), self.message])
+
+
+class InversionPanel(OptimizePanel):
+    """Reconstruct an image from one layer's features (vk.invert): the original, the reconstruction, and
+    the loss terms as the optimisation went. Weight C and the two priors can be changed or switched off."""
+
+    def __init__(self, net, images: dict, layers: list[str] | None = None, steps: int = 200, every: int = 10):
+        super().__init__(steps, every)
+        self.net = check_net(net, "InversionPanel")
+        self.inputs = model_inputs(net, images, "InversionPanel")
+        layers = check_layers(net, layers, "InversionPanel") if layers is not None else list(net.layers)
+        self.image = widgets.Dropdown(options=list(self.inputs), description="image")
+        self.layer = widgets.Dropdown(options=layers, description="layer")
+        self.weight = widgets.FloatLogSlider(100.0, base=10, min=0, max=4, step=0.5, description="weight C",
+                                             continuous_update=False)
+        self.tv = widgets.FloatLogSlider(1.0, base=10, min=-2, max=2, step=0.5, description="λ TV",
+                                         continuous_update=False)
+        self.use_tv = widgets.Checkbox(True, description="total variation")
+        self.use_alpha = widgets.Checkbox(True, description="α-norm")
+        self._controls(widgets.HBox([self.image, self.layer, self.steps]),
+                       widgets.HBox([self.weight, self.tv, self.use_tv, self.use_alpha]))
+        for w in (self.image, self.layer, self.weight, self.tv, self.use_tv, self.use_alpha, self.steps):
+            w.observe(self._guard(self._on_setting), "value")
+        self.message.value = "<i>press Run to reconstruct</i>"
+
+    def key(self) -> tuple:
+        return (self.image.value, self.layer.value, self.steps.value, self.weight.value,
+                self.tv.value if self.use_tv.value else 0.0, self.use_alpha.value)
+
+    def compute(self, callback):
+        return invert(self.net, self.inputs[self.image.value], self.layer.value, steps=self.steps.value,
+                      weight=self.weight.value, lambda_tv=self.tv.value if self.use_tv.value else 0.0,
+                      lambda_alpha=1.0 if self.use_alpha.value else 0.0, callback=callback, every=self.every,
+                      progress=False)
+
+    def render(self) -> None:
+        """Original | reconstruction | loss terms per step."""
+        result = self.results[self.key()]
+        x = self.inputs[self.image.value]
+        fig = Figure(figsize=(10, 3.2), dpi=80)
+        a, b, c = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 1.6]})
+        show_image(self.net.deprocess(x), a, title="original")
+        show_image(result.image[0].permute(1, 2, 0).numpy(), b, title=f"from {self.layer.value}")
+        for name, values in result.terms.items():
+            c.semilogy(np.maximum(values, 1e-12), label=name)
+        c.set_xlabel("step")
+        c.legend(fontsize=7)
+        c.set_title("loss terms", fontsize=10)
+        fig.tight_layout()
+        self._show(fig)
+        corr = torch.corrcoef(torch.stack([result.image.flatten(), torch.from_numpy(
+            self.net.deprocess(x)).permute(2, 0, 1).flatten()]))[0, 1]
+        self.message.value = (f"pixel correlation with the original {float(corr):.3f}; feature error "
+                              f"{result.terms[f'features {self.layer.value}'][-1]:.4f}; {result.seconds:.1f} s")
+        self.preview.value = preview_png(result.image)
+
+
+class FilterPanel(OptimizePanel):
+    """A channel's optimised image (vk.visualize_filter) beside its top patches in a dataset: do they agree?"""
+
+    def __init__(self, net, dataset, layers: list[str] | None = None, steps: int = 128, every: int = 8, k: int = 9):
+        super().__init__(steps, every)
+        layers = layers if layers is not None else layers_of_type(net, (nn.Conv2d,))
+        layers, self.k, _ = dataset_panel(net, dataset, layers, k, 256, "FilterPanel")
+        self.net, self.dataset = net, dataset
+        self._tops: dict = {}
+        self.layer = widgets.Dropdown(options=layers, value=layers[-1], description="layer")
+        self.channel = widgets.IntSlider(0, 0, 1, description="channel")
+        self.transforms = widgets.Checkbox(True, description="jitter, zoom, rotate")
+        self._controls(widgets.HBox([self.layer, self.channel, self.steps, self.transforms]))
+        self.layer.observe(self._guard(self._on_layer), "value")
+        for w in (self.channel, self.transforms, self.steps):
+            w.observe(self._guard(self._on_setting), "value")
+        self._guard(self._on_layer)(None)
+
+    def top(self, layer: str):
+        """The layer's TopPatches in the dataset (searched once)."""
+        if layer not in self._tops:
+            self._busy(f"searching {len(self.dataset)} images for {layer}'s top patches")
+            self._tops[layer] = top_patches(self.net, self.dataset, layer, k=self.k, progress=False)
+            self._idle()
+        return self._tops[layer]
+
+    def _on_layer(self, change):
+        self._set_max(self.channel, self.top(self.layer.value).values.shape[0] - 1)
+        self._on_setting(change)
+
+    def key(self) -> tuple:
+        return (self.layer.value, self.channel.value, self.steps.value, self.transforms.value)
+
+    def compute(self, callback):
+        return visualize_filter(self.net, self.layer.value, self.channel.value, steps=self.steps.value,
+                                transforms=self.transforms.value, callback=callback, every=self.every,
+                                progress=False)
+
+    def render(self) -> None:
+        """Optimised image | the channel's top patches."""
+        result = self.results[self.key()]
+        tp = self.top(self.layer.value)
+        fig = Figure(figsize=(8, 3.6), dpi=80)
+        a, b = fig.subplots(1, 2)
+        show_image(result.image[0].permute(1, 2, 0).numpy(), a, title="optimised image")
+        b.imshow(patch_mosaic(tp.crops(self.channel.value)), interpolation="nearest")
+        b.set_title(f"top {self.k} patches ({tp.rf.size[0]}x{tp.rf.size[1]} px)", fontsize=10)
+        b.set_axis_off()
+        fig.suptitle(f"{self.layer.value} channel {self.channel.value}", fontsize=11)
+        self._show(fig)
+        self.message.value = f"{result.seconds:.1f} s"
+        self.preview.value = preview_png(result.image)
+
+
+class ClassModelPanel(OptimizePanel):
+    """Simonyan's class model (plain pixels, L2 decay) beside the regularised one (jitter, zoom, rotation,
+    blur, and a decorrelated Fourier image on colour networks), with what the network says of each."""
+
+    def __init__(self, net, steps: int = 128, every: int = 8, start=None):
+        super().__init__(steps, every)
+        self.net = check_net(net, "ClassModelPanel")
+        if not net.classes:
+            raise ValueError("ClassModelPanel needs a net with class names (vk.wrap(..., classes=[...]))")
+        start = net.classes[resolve_target(net, start)] if start is not None else net.classes[0]
+        self.target = widgets.Dropdown(options=list(net.classes), value=start, description="class")
+        self._controls(widgets.HBox([self.target, self.steps]))
+        for w in (self.target, self.steps):
+            w.observe(self._guard(self._on_setting), "value")
+        self.message.value = "<i>press Run to make the class models</i>"
+
+    def key(self) -> tuple:
+        return (self.target.value, self.steps.value)
+
+    def compute(self, callback):
+        steps = self.steps.value
+
+        def half(offset):
+            return lambda step, image, loss: callback(offset + step // 2, image, loss)
+        plain = visualize_class(self.net, self.target.value, steps=steps, regularized=False, callback=half(0),
+                                every=self.every, progress=False)
+        regular = visualize_class(self.net, self.target.value, steps=steps, regularized=True,
+                                  callback=half(steps // 2), every=self.every, progress=False)
+        return {"plain (Simonyan)": plain, "regularised": regular}
+
+    def render(self) -> None:
+        """The two class models with the network's top-3 for each."""
+        made = self.results[self.key()]
+        fig = Figure(figsize=(8, 4), dpi=80)
+        axes = fig.subplots(1, 2)
+        for ax, (name, result) in zip(axes, made.items()):
+            top = self.net.predict(self.net.normalize(result.image), k=3)
+            show_image(result.image[0].permute(1, 2, 0).numpy(), ax, title=name)
+            ax.text(0.5, -0.04, "\n".join(f"{c}: {p:.3f}" for c, p in top), transform=ax.transAxes, ha="center",
+                    va="top", fontsize=9)
+        fig.suptitle(f"class model of {self.target.value!r}", fontsize=11)
+        fig.subplots_adjust(bottom=0.22)
+        self._show(fig)
+        self.message.value = ""
+
+
