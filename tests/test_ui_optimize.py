@@ -62,7 +62,7 @@ def test_class_model_panel(fashion):
     panel.run(block=True)
     made = panel.results[panel.key()]
     assert set(made) == {"plain (Simonyan)", "regularised"} and panel.png()
-    for result in made.values():
-        assert fashion.predict(fashion.normalize(result.image), k=1)[0][0] == "Trouser"
+    for result, top in made.values():
+        assert fashion.predict(fashion.normalize(result.image), k=1)[0][0] == "Trouser" == top[0][0]
     with pytest.raises(KeyError, match="Trouser"):
         ClassModelPanel(fashion, start="Trousers")

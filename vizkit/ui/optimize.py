@@ -5,6 +5,7 @@ shows it at once."""
 
 from __future__ import annotations
 
+import copy
 import html
 import io
 import threading
@@ -52,6 +53,7 @@ class OptimizePanel(Panel):
         self.results: dict = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._worker = None
         self.run_button.on_click(lambda b: self.run())
         self.stop_button.on_click(lambda b: self._stop.set())
 
@@ -59,9 +61,17 @@ class OptimizePanel(Panel):
         """The settings a result depends on."""
         raise NotImplementedError
 
-    def compute(self, callback):
-        """Run the optimisation for the current settings -> a Result (or a dict of them)."""
+    def compute(self, net, callback):
+        """Run the optimisation for the current settings on net -> what render() shows."""
         raise NotImplementedError
+
+    def worker_net(self):
+        """A private copy of the net for background runs: techniques switch a model to eval mode and back,
+        which must not race with other panels using the caller's model meanwhile (costs one model copy)."""
+        if self._worker is None:
+            self._worker = copy.copy(self.net)
+            self._worker.model = copy.deepcopy(self.net.model)
+        return self._worker
 
     def run(self, block: bool = False) -> None:
         """Compute the current setting (in a background thread unless block) and show it when done."""
@@ -82,9 +92,11 @@ class OptimizePanel(Panel):
             if self._stop.is_set():
                 raise _Stopped
 
+        net = self.net if block else self.worker_net()
+
         def work():
             try:
-                self.results[key] = self.compute(callback)
+                self.results[key] = self.compute(net, callback)
                 self._timed_render()
                 self.last_error = None
             except _Stopped:
@@ -146,8 +158,8 @@ class InversionPanel(OptimizePanel):
         return (self.image.value, self.layer.value, self.steps.value, self.weight.value,
                 self.tv.value if self.use_tv.value else 0.0, self.use_alpha.value)
 
-    def compute(self, callback):
-        return invert(self.net, self.inputs[self.image.value], self.layer.value, steps=self.steps.value,
+    def compute(self, net, callback):
+        return invert(net, self.inputs[self.image.value], self.layer.value, steps=self.steps.value,
                       weight=self.weight.value, lambda_tv=self.tv.value if self.use_tv.value else 0.0,
                       lambda_alpha=1.0 if self.use_alpha.value else 0.0, callback=callback, every=self.every,
                       progress=False)
@@ -207,8 +219,8 @@ class FilterPanel(OptimizePanel):
     def key(self) -> tuple:
         return (self.layer.value, self.channel.value, self.steps.value, self.transforms.value)
 
-    def compute(self, callback):
-        return visualize_filter(self.net, self.layer.value, self.channel.value, steps=self.steps.value,
+    def compute(self, net, callback):
+        return visualize_filter(net, self.layer.value, self.channel.value, steps=self.steps.value,
                                 transforms=self.transforms.value, callback=callback, every=self.every,
                                 progress=False)
 
@@ -247,24 +259,24 @@ class ClassModelPanel(OptimizePanel):
     def key(self) -> tuple:
         return (self.target.value, self.steps.value)
 
-    def compute(self, callback):
+    def compute(self, net, callback):
         steps = self.steps.value
 
         def half(offset):
             return lambda step, image, loss: callback(offset + step // 2, image, loss)
-        plain = visualize_class(self.net, self.target.value, steps=steps, regularized=False, callback=half(0),
+        plain = visualize_class(net, self.target.value, steps=steps, regularized=False, callback=half(0),
                                 every=self.every, progress=False)
-        regular = visualize_class(self.net, self.target.value, steps=steps, regularized=True,
+        regular = visualize_class(net, self.target.value, steps=steps, regularized=True,
                                   callback=half(steps // 2), every=self.every, progress=False)
-        return {"plain (Simonyan)": plain, "regularised": regular}
+        made = {"plain (Simonyan)": plain, "regularised": regular}
+        return {name: (r, net.predict(net.normalize(r.image), k=3)) for name, r in made.items()}
 
     def render(self) -> None:
         """The two class models with the network's top-3 for each."""
         made = self.results[self.key()]
         fig = Figure(figsize=(8, 4), dpi=80)
         axes = fig.subplots(1, 2)
-        for ax, (name, result) in zip(axes, made.items()):
-            top = self.net.predict(self.net.normalize(result.image), k=3)
+        for ax, (name, (result, top)) in zip(axes, made.items()):
             show_image(result.image[0].permute(1, 2, 0).numpy(), ax, title=name)
             ax.text(0.5, -0.04, "\n".join(f"{c}: {p:.3f}" for c, p in top), transform=ax.transAxes, ha="center",
                     va="top", fontsize=9)
