@@ -63,10 +63,14 @@ class Net:
         return p.dtype if p is not None else torch.float32
 
     def _stats(self, x: torch.Tensor):
-        shape = (1, self.channels, 1, 1)
-        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(shape)
-        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(shape)
-        return mean, std
+        """(mean, std) as (1, C, 1, 1) tensors of x's dtype and device (kept: optimisation loops ask each step)."""
+        key = (x.dtype, x.device, self.mean, self.std)
+        cache = self.__dict__.setdefault("_stats_cache", {})
+        if key not in cache:
+            shape = (1, self.channels, 1, 1)
+            cache[key] = (torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(shape),
+                          torch.tensor(self.std, dtype=x.dtype, device=x.device).view(shape))
+        return cache[key]
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) float pixels in [0, 1] -> model input (x - mean) / std, on the model's device and dtype."""

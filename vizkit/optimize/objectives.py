@@ -44,11 +44,12 @@ class Objective:
 
     def __call__(self, acts: dict, image: torch.Tensor):
         parts = {}
-        total = 0.0
+        total = None
         for weight, term in self.terms:
             value = term.fn(acts, image)
             parts[term.name] = value
-            total = total + weight * value
+            weighted = value if weight == 1.0 else weight * value
+            total = weighted if total is None else total + weighted
         return total, parts
 
     def __add__(self, other):

@@ -4,6 +4,7 @@ DeepDream, texture synthesis and style transfer: make an image that minimises an
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -77,11 +78,12 @@ def optimize(net, objective: Objective, param, steps: int, lr: float = 0.05, opt
                 acts = _forward(net, rec, net.normalize(x), wants_output)
                 total, parts = objective(acts, img)
                 loss = total.sum()
-            if not torch.isfinite(loss):
-                raise ValueError(f"the loss became {float(loss)} at step {seen['step']}: lower lr (now {lr:g}) or "
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise ValueError(f"the loss became {value} at step {seen['step']}: lower lr (now {lr:g}) or "
                                  f"the objective's weights ({objective!r})")
             loss.backward()
-            seen.update(loss=float(loss.detach()), parts={k: float(v.detach().sum()) for k, v in parts.items()})
+            seen.update(loss=value, parts={k: float(v.detach().sum()) for k, v in parts.items()})
             return loss
 
         for step in range(1, steps + 1):
