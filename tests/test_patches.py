@@ -89,3 +89,15 @@ def test_bad_input(fashion, images):
     assert tp.indices[0].tolist()[3:] == [-1, -1] and len(tp.crops(0)) == 3  # fewer images than k
     with pytest.raises(ValueError, match="different layers"):
         tp.merge(vk.top_patches(fashion, images.subset(3), "conv2", k=5, progress=False))
+
+
+def test_mean_crop_averages_the_crops_inside_their_images(fashion, fashion_test):
+    import warnings
+
+    tp = vk.top_patches(fashion, fashion_test.subset(200), "conv3", k=5, progress=False)
+    for ch in (0, 7):
+        crops = tp.crops(ch)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: nanmean warns, mean_crop does not
+            expected = np.nanmean(crops, 0)
+        np.testing.assert_allclose(tp.mean_crop(ch), expected, rtol=1e-6, equal_nan=True)

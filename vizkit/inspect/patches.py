@@ -69,6 +69,14 @@ class TopPatches:
         self._check(channel)
         return torch.stack(self.rf.box(self.ys[channel], self.xs[channel]), 1).numpy()
 
+    def mean_crop(self, channel: int, dataset=None) -> np.ndarray:
+        """(size_h, size_w, C) mean of the channel's crops, NaN where no crop lies inside its image."""
+        crops = self.crops(channel, dataset)
+        inside = ~np.isnan(crops)
+        total = np.where(inside, crops, 0.0).sum(0)
+        count = inside.sum(0)
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan).astype(np.float32)
+
     def crops(self, channel: int, dataset=None) -> np.ndarray:
         """(k, size_h, size_w, C) image patches under each entry's receptive field, in [0, 1];
         the part of a field outside its image (clipped at the border) is NaN, drawn as blank."""
