@@ -120,6 +120,14 @@ TECHNIQUES = {
                         lambda net, x: ClassModelPanel(net, start="Coats")),
     "occlusion_activation": (lambda net, x: vk.occlusion_activation(net, x, "conv2", 1, 7, 7, progress=False),
                              lambda net, x: vk.occlusion_activation(net, x, "conv2", 99, 7, 7, progress=False)),
+    "fgsm": (lambda net, x: vk.fgsm(net, x, 3, 0.05, targeted=True),
+             lambda net, x: vk.fgsm(net, x, 3, -0.05)),
+    "pgd": (lambda net, x: vk.pgd(net, x.repeat(2, 1, 1, 1), None, 0.05, steps=3, random_start=True),
+            lambda net, x: vk.pgd(net, x, 12, 0.05, steps=3)),
+    "pgd (l2)": (lambda net, x: vk.pgd(net, x, "Bag", 1.0, steps=2, norm="l2", targeted=True),
+                 lambda net, x: vk.pgd(net, x, "Bag", 1.0, steps=0, norm="l2")),
+    "deepdream": (lambda net, x: vk.deepdream(net, x, "relu2", octaves=2, steps=2, size=40, progress=False),
+                  lambda net, x: vk.deepdream(net, x, "relu3", octaves=12, steps=2, progress=False)),
 }
 
 

@@ -37,7 +37,18 @@ from .inspect import (
     trustworthiness,
 )
 from .nets import Net, WeightsUnavailableError, available_models, load, wrap
-from .optimize import Objective, Result, gram, invert, optimize, visualize_class, visualize_filter
+from .optimize import (
+    Objective,
+    Result,
+    deepdream,
+    fgsm,
+    gram,
+    invert,
+    optimize,
+    pgd,
+    visualize_class,
+    visualize_filter,
+)
 from .train import History, evaluate, train
 
 __version__ = "0.1.0"
@@ -51,4 +62,5 @@ __all__ = [
     "deconvnet", "deconvnet_steps", "DeconvStep", "backprop", "guided_backprop", "saliency", "grad_cam",
     "guided_grad_cam", "occlusion", "occlusion_probs", "occlusion_activation", "mass_share",
     "optimize", "Objective", "Result", "gram", "invert", "visualize_filter", "visualize_class",
+    "fgsm", "pgd", "deepdream",
 ]

@@ -2,10 +2,13 @@
 transforms, and the techniques built on them."""
 
 from . import objectives, param, transforms
+from .adversarial import fgsm, pgd
+from .dream import deepdream
 from .invert import invert
 from .objectives import Objective, gram
 from .render import Result, optimize
 from .visualize import visualize_class, visualize_filter
 
 __all__ = ["objectives", "param", "transforms", "Objective", "Result", "optimize", "gram", "invert",
-           "visualize_filter", "visualize_class"]
+           "visualize_filter", "visualize_class",
+           "fgsm", "pgd", "deepdream"]

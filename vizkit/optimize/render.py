@@ -33,23 +33,60 @@ class Result:
         return f"Result(image {tuple(self.image.shape)}, {len(self.losses)} steps, final loss {last})"
 
 
+OPTIMIZERS = ["adam", "lbfgs", "sign", "l2", "normalized"]
+
+
+class Steepest(torch.optim.Optimizer):
+    """Steepest descent under a norm, one image (batch row) at a time: x -= lr * d, where d is
+    sign(g) ("sign": the L-infinity step of FGSM and PGD), g / ||g||_2 ("l2": L2 PGD), or
+    g / mean|g| ("normalized": DeepDream's step, whose size does not depend on the gradient's scale)."""
+
+    def __init__(self, params, lr: float, norm: str):
+        super().__init__(params, {"lr": lr})
+        self.norm = norm
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad
+                if self.norm == "sign":
+                    d = g.sign()
+                else:
+                    rows = g.reshape(g.shape[0], -1)
+                    size = rows.norm(dim=1) if self.norm == "l2" else rows.abs().mean(1)
+                    # a zero gradient (a unit that never fires) gives a zero step, not NaN
+                    d = g / size.clamp_min(1e-20).view(-1, *[1] * (g.dim() - 1))
+                p.add_(d, alpha=-group["lr"])
+        return loss
+
+
 def optimize(net, objective: Objective, param, steps: int, lr: float = 0.05, optimizer: str = "adam",
-             transforms=None, seed: int = 0, callback=None, every: int = 0, progress: bool = True,
+             transforms=None, seed: int = 0, callback=None, every: int = 0, progress=True,
              desc: str = "optimising") -> Result:
     """Minimise objective over an image parametrisation `param` (Pixels, Fourier…) for `steps` steps.
 
     transforms(image, generator) is applied before the network sees the image (fresh randomness each
-    step; seeded). optimizer: "adam" or "lbfgs" (deterministic objectives only: no transforms).
+    step; seeded). optimizer: "adam", "lbfgs" (deterministic objectives only: no transforms), or a
+    steepest-descent step of size lr (see Steepest): "sign", "l2" or "normalized".
     callback(step, image, loss) runs every `every` steps (and after the last) for live previews; with
-    every > 0 the Result also keeps those snapshots. The forward pass stops at the deepest layer the
-    objective reads; the model is left exactly as found. A NaN or infinite loss stops with a ValueError.
+    every > 0 the Result also keeps those snapshots. progress: True for a tqdm bar, or a tqdm bar to
+    advance (techniques that call optimize several times share one). The forward pass stops at the
+    deepest layer the objective reads; the model is left exactly as found. A NaN or infinite loss
+    stops with a ValueError.
     """
     if not isinstance(objective, Objective) or not objective.terms:
         raise TypeError(f"objective must be a non-empty vizkit Objective (e.g. channel('conv3', 5)); "
                         f"got {objective!r}")
     steps = _check.integer(steps, "steps", 1)
     lr = _check.number(lr, "lr", 0, open_low=True)
-    _check.choice(optimizer, "optimizer", ["adam", "lbfgs"])
+    _check.choice(optimizer, "optimizer", OPTIMIZERS)
     every = _check.integer(every, "every", 0)
     if optimizer == "lbfgs" and transforms is not None:
         raise ValueError("L-BFGS needs the same objective at every step: use optimizer='adam' with transforms")
@@ -61,13 +98,18 @@ def optimize(net, objective: Objective, param, steps: int, lr: float = 0.05, opt
     wants_output = OUTPUT in objective.layers
     gen = torch.Generator().manual_seed(_check.integer(seed, "seed"))
     params = param.params()
-    opt = (torch.optim.Adam(params, lr=lr) if optimizer == "adam"
-           else torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=20))
+    if optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=lr)
+    elif optimizer == "lbfgs":
+        opt = torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=20)
+    else:
+        opt = Steepest(params, lr, optimizer)
     result = Result(image=param().detach().clone(), terms={n: [] for n in objective.names})
     start = time.perf_counter()
     recording = record(net, layers, keep_graph=True, stop=not wants_output) if layers else contextlib.nullcontext()
-    bar = tqdm(total=steps, desc=desc, unit="step", disable=not progress, mininterval=0.5)
-    with frozen(net), recording as rec, bar:
+    shared = isinstance(progress, tqdm)
+    bar = progress if shared else tqdm(total=steps, desc=desc, unit="step", disable=not progress, mininterval=0.5)
+    with frozen(net), recording as rec, (contextlib.nullcontext() if shared else bar):
         seen: dict = {}
 
         def closure():
