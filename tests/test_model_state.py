@@ -12,7 +12,9 @@ from vizkit.optimize import objectives, param
 from vizkit.train import take_snapshot
 from vizkit.ui import (
     ActivationsPanel,
+    AdversarialPanel,
     ClassModelPanel,
+    DeepDreamPanel,
     FieldPanel,
     FiltersPanel,
     InversionPanel,
@@ -126,6 +128,11 @@ TECHNIQUES = {
             lambda net, x: vk.pgd(net, x, 12, 0.05, steps=3)),
     "pgd (l2)": (lambda net, x: vk.pgd(net, x, "Bag", 1.0, steps=2, norm="l2", targeted=True),
                  lambda net, x: vk.pgd(net, x, "Bag", 1.0, steps=0, norm="l2")),
+    "AdversarialPanel": (lambda net, x: AdversarialPanel(net, {"x": x[0].clamp(0, 1)}, eps=0.1, method="PGD",
+                                                         target="Bag"),
+                         lambda net, x: AdversarialPanel(net, {"x": x[0].clamp(0, 1)}, target="Bags")),
+    "DeepDreamPanel": (lambda net, x: DeepDreamPanel(net, {"x": x[0].clamp(0, 1)}, octaves=2, steps=2).run(block=True),
+                       lambda net, x: DeepDreamPanel(net, {"x": x[0].clamp(0, 1)}, layers=["fc5"])),
     "deepdream": (lambda net, x: vk.deepdream(net, x, "relu2", octaves=2, steps=2, size=40, progress=False),
                   lambda net, x: vk.deepdream(net, x, "relu3", octaves=12, steps=2, progress=False)),
 }

@@ -24,7 +24,7 @@ from .render import Result, optimize
 from .transforms import jitter as shift
 
 
-def deepdream(net, x, layer: str, octaves: int = 4, steps: int = 20, channel: int | None = None,
+def deepdream(net, x, layer: str, octaves: int = 4, steps: int = 10, channel: int | None = None,
               lr: float = 0.03, octave_scale: float = 1.4, jitter: int | None = None, size=None, seed: int = 0,
               callback=None, every: int = 0, progress: bool = True) -> Result:
     """Result whose image (1, C, H, W) in [0, 1] is x dreamed at `layer` (all channels, or one with channel=).

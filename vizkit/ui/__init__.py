@@ -1,6 +1,8 @@
 """ipywidgets panels, one per notebook: they call vizkit's functions and render PNGs."""
 
 from .activations import ActivationsPanel
+from .adversarial import AdversarialPanel
+from .dream import DeepDreamPanel
 from .embedding import EmbeddingPanel
 from .filters import FiltersPanel
 from .neighbours import NeighboursPanel
@@ -12,4 +14,4 @@ from .training import TrainingReplayPanel
 
 __all__ = ["ActivationsPanel", "TrainingReplayPanel", "FiltersPanel", "NeighboursPanel", "EmbeddingPanel",
            "FieldPanel", "PatchesPanel", "ProjectionPanel", "TopProjectionsPanel", "OcclusionPanel", "SaliencyPanel",
-           "InversionPanel", "FilterPanel", "ClassModelPanel"]
+           "InversionPanel", "FilterPanel", "ClassModelPanel", "AdversarialPanel", "DeepDreamPanel"]

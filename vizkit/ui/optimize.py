@@ -61,6 +61,10 @@ class OptimizePanel(Panel):
         """The settings a result depends on."""
         raise NotImplementedError
 
+    def total_steps(self) -> int:
+        """How many steps a run takes (for the progress bar)."""
+        return self.steps.value
+
     def compute(self, net, callback):
         """Run the optimisation for the current settings on net -> what render() shows."""
         raise NotImplementedError
@@ -83,11 +87,11 @@ class OptimizePanel(Panel):
             self._guard(self._timed_render)()
             return
         self._stop.clear()
-        update = self._busy(f"optimising ({self.steps.value} steps)")
+        update = self._busy(f"optimising ({self.total_steps()} steps)")
         self.run_button.disabled, self.stop_button.disabled = True, False
 
         def callback(step, image, loss):
-            update(step, self.steps.value)
+            update(step, self.total_steps())
             self.preview.value = preview_png(image)
             if self._stop.is_set():
                 raise _Stopped
