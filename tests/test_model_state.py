@@ -133,6 +133,12 @@ TECHNIQUES = {
                          lambda net, x: AdversarialPanel(net, {"x": x[0].clamp(0, 1)}, target="Bags")),
     "DeepDreamPanel": (lambda net, x: DeepDreamPanel(net, {"x": x[0].clamp(0, 1)}, octaves=2, steps=2).run(block=True),
                        lambda net, x: DeepDreamPanel(net, {"x": x[0].clamp(0, 1)}, layers=["fc5"])),
+    "synthesize_texture": (lambda net, x: vk.synthesize_texture(net, x, ["relu1", "relu2"], steps=2, progress=False),
+                           lambda net, x: vk.synthesize_texture(net, x, ["relu1", "fc5"], steps=2, progress=False)),
+    "style_transfer": (lambda net, x: vk.style_transfer(net, x, x.flip(3), steps=2, content_layer="relu2",
+                                                        style_layers=["relu1"], optimizer="adam", progress=False),
+                       lambda net, x: vk.style_transfer(net, x, x, steps=2, content_layer="relu2",
+                                                        style_layers=["relu1"], style_weight=0, progress=False)),
     "deepdream": (lambda net, x: vk.deepdream(net, x, "relu2", octaves=2, steps=2, size=40, progress=False),
                   lambda net, x: vk.deepdream(net, x, "relu3", octaves=12, steps=2, progress=False)),
 }

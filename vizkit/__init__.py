@@ -46,6 +46,8 @@ from .optimize import (
     invert,
     optimize,
     pgd,
+    style_transfer,
+    synthesize_texture,
     visualize_class,
     visualize_filter,
 )
@@ -62,5 +64,5 @@ __all__ = [
     "deconvnet", "deconvnet_steps", "DeconvStep", "backprop", "guided_backprop", "saliency", "grad_cam",
     "guided_grad_cam", "occlusion", "occlusion_probs", "occlusion_activation", "mass_share",
     "optimize", "Objective", "Result", "gram", "invert", "visualize_filter", "visualize_class",
-    "fgsm", "pgd", "deepdream",
+    "fgsm", "pgd", "deepdream", "synthesize_texture", "style_transfer",
 ]

@@ -12,6 +12,7 @@ from PIL import Image
 from torch import nn
 
 from . import _check
+from . import texture_net as _texture
 from .data import FASHION_CLASSES, open_image
 from .fashion_cnn import MEAN as FASHION_MEAN
 from .fashion_cnn import STD as FASHION_STD
@@ -312,6 +313,17 @@ def fashion_net(model: nn.Module | None = None) -> Net:
     return Net(model, "fashion-cnn", FASHION_CLASSES, FASHION_MEAN, FASHION_STD, (28, 28), resize=28)
 
 
+def texture_net(per_size: int = 128, seed: int = 0, padding_mode: str = "circular") -> Net:
+    """The offline texture network "random-multiscale" (see vizkit.texture_net): one layer of seeded random
+    filters of sizes 3-15, per_size of each; layers relu_3x3 ... relu_15x15; 128x128 photos by default."""
+    per_size = _check.integer(per_size, "per_size", 1)
+    _check.choice(padding_mode, "padding_mode", ["circular", "reflect", "zeros"])
+    model = _texture.MultiScaleTexture(per_size=per_size, seed=_check.integer(seed, "seed"), padding_mode=padding_mode)
+    name = "random-multiscale" if (per_size, seed, padding_mode) == (128, 0, "circular") else \
+        f"random-multiscale ({per_size} per size, seed {seed}, {padding_mode})"
+    return Net(model, name, [], _texture.MEAN, _texture.STD, (128, 128), layers=_texture.aliases(model))
+
+
 def wrap(module: nn.Module, classes=None, mean=None, std=None, input_size=None, name: str | None = None,
          layers: dict | None = None) -> Net:
     """Make a Net of any image classifier: classes (names), per-channel mean/std, input_size (H, W).
@@ -359,13 +371,15 @@ def _probe_wrapped(net: Net, first: nn.Module | None):
 
 
 def available_models() -> list[str]:
-    """Names load() accepts: "fashion-cnn" and torchvision's image classifiers."""
+    """Names load() accepts: "fashion-cnn", "random-multiscale" (the offline texture network) and
+    torchvision's image classifiers."""
     import torchvision
-    return ["fashion-cnn"] + sorted(torchvision.models.list_models(module=torchvision.models))
+    return ["fashion-cnn", "random-multiscale"] + sorted(torchvision.models.list_models(module=torchvision.models))
 
 
 def load(name: str, download: bool | None = None, pretrained: bool = True) -> Net:
-    """The bundled "fashion-cnn" or a torchvision classifier with its ImageNet weights.
+    """The bundled "fashion-cnn", the offline texture network "random-multiscale", or a torchvision classifier
+    with its ImageNet weights.
 
     pretrained=False gives the same architecture freshly initialised (from torch's global seed),
     e.g. to train it yourself or to compare with the trained one.
@@ -382,6 +396,8 @@ def load(name: str, download: bool | None = None, pretrained: bool = True) -> Ne
         raise TypeError(f"pretrained must be True or False; got {pretrained!r}")
     if name == "fashion-cnn" and not pretrained:
         return fashion_net()
+    if name == "random-multiscale":
+        return texture_net()  # made from its seed: there are no weights to train or download
     if name == "fashion-cnn":
         state = torch.load(BUNDLED_WEIGHTS, map_location="cpu", weights_only=True)
         model = FashionCNN()

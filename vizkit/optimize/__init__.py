@@ -7,8 +7,9 @@ from .dream import deepdream
 from .invert import invert
 from .objectives import Objective, gram
 from .render import Result, optimize
+from .style import style_transfer, synthesize_texture
 from .visualize import visualize_class, visualize_filter
 
 __all__ = ["objectives", "param", "transforms", "Objective", "Result", "optimize", "gram", "invert",
            "visualize_filter", "visualize_class",
-           "fgsm", "pgd", "deepdream"]
+           "fgsm", "pgd", "deepdream", "synthesize_texture", "style_transfer"]

@@ -101,7 +101,9 @@ def optimize(net, objective: Objective, param, steps: int, lr: float = 0.05, opt
     if optimizer == "adam":
         opt = torch.optim.Adam(params, lr=lr)
     elif optimizer == "lbfgs":
-        opt = torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=20)
+        # one iteration per step, with a line search so that lr = 1 is safe; max_eval must be given, as its
+        # default (1.25 max_iter = 1) leaves the line search no evaluations at all
+        opt = torch.optim.LBFGS(params, lr=lr, max_iter=1, max_eval=25, history_size=20, line_search_fn="strong_wolfe")
     else:
         opt = Steepest(params, lr, optimizer)
     result = Result(image=param().detach().clone(), terms={n: [] for n in objective.names})
