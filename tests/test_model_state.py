@@ -23,6 +23,8 @@ from vizkit.ui import (
     PatchesPanel,
     ProjectionPanel,
     SaliencyPanel,
+    StylePanel,
+    TexturePanel,
     TopProjectionsPanel,
 )
 
@@ -139,6 +141,13 @@ TECHNIQUES = {
                                                         style_layers=["relu1"], optimizer="adam", progress=False),
                        lambda net, x: vk.style_transfer(net, x, x, steps=2, content_layer="relu2",
                                                         style_layers=["relu1"], style_weight=0, progress=False)),
+    "TexturePanel": (lambda net, x: TexturePanel(net, {"x": x[0].clamp(0, 1)}, layers=["relu1"], size=28,
+                                                 steps=2).run(block=True),
+                     lambda net, x: TexturePanel(net, {"x": x[0].clamp(0, 1)}, layers=["relu9"])),
+    "StylePanel": (lambda net, x: StylePanel(net, {"x": x[0].clamp(0, 1)}, {"y": x[0].clamp(0, 1).flip(2)},
+                                             style_layers=["relu1"], content_layer="relu2", size=28,
+                                             steps=2).run(block=True),
+                   lambda net, x: StylePanel(net, {"x": x[0].clamp(0, 1)}, {}, style_layers=["relu1"])),
     "deepdream": (lambda net, x: vk.deepdream(net, x, "relu2", octaves=2, steps=2, size=40, progress=False),
                   lambda net, x: vk.deepdream(net, x, "relu3", octaves=12, steps=2, progress=False)),
 }

@@ -10,8 +10,10 @@ from .optimize import ClassModelPanel, FilterPanel, InversionPanel
 from .patches import FieldPanel, PatchesPanel
 from .projections import ProjectionPanel, TopProjectionsPanel
 from .saliency import OcclusionPanel, SaliencyPanel
+from .style import StylePanel, TexturePanel
 from .training import TrainingReplayPanel
 
 __all__ = ["ActivationsPanel", "TrainingReplayPanel", "FiltersPanel", "NeighboursPanel", "EmbeddingPanel",
            "FieldPanel", "PatchesPanel", "ProjectionPanel", "TopProjectionsPanel", "OcclusionPanel", "SaliencyPanel",
-           "InversionPanel", "FilterPanel", "ClassModelPanel", "AdversarialPanel", "DeepDreamPanel"]
+           "InversionPanel", "FilterPanel", "ClassModelPanel", "AdversarialPanel", "DeepDreamPanel", "TexturePanel",
+           "StylePanel"]

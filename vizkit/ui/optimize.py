@@ -54,7 +54,7 @@ class OptimizePanel(Panel):
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._worker = None
-        self.run_button.on_click(lambda b: self.run())
+        self.run_button.on_click(lambda b: self._guard(self.run)())
         self.stop_button.on_click(lambda b: self._stop.set())
 
     def key(self) -> tuple:
