@@ -136,7 +136,9 @@ def test_texture_and_style_refuse_bad_input(small_net, photos, call, error):
         call(small_net, china, flower)
 
 
-def test_an_image_too_small_for_the_deepest_layer(fashion):
+def test_an_image_too_small_for_the_deepest_layer(fashion, small_net):
+    with pytest.raises(ValueError, match="too small"):   # 15x15 filters wrap around a 5-pixel image
+        vk.synthesize_texture(small_net, torch.rand(3, 5, 5), steps=2, progress=False)
     with pytest.raises(ValueError, match="too small"):
         vk.synthesize_texture(fashion, torch.rand(1, 3, 3), ["relu1", "relu3"], steps=2, progress=False)
     with pytest.raises(ValueError, match="feature maps"):

@@ -128,9 +128,8 @@ def default_layers(net, pixels: torch.Tensor) -> list[str]:
     if names:
         return names
     relus = layers_of_type(net, (torch.nn.ReLU,))
-    with frozen(net), torch.no_grad(), record(net, relus) as rec:
-        rec.forward(net.normalize(pixels))
-    names = [n for n in relus if rec[n].dim() == 4]
+    acts = _features(net, pixels, relus, "the image", maps_only=False) if relus else {}
+    names = [n for n in relus if acts[n].dim() == 4]
     if not names:
         raise ValueError(f"{net.name} has no ReLU layers with feature maps: pass layers=[...] "
                          f"(its layers: {list(net.layers)})")
@@ -161,7 +160,7 @@ def _weights(weights, layers: list[str]) -> list[float]:
     return [_check.number(w, f"the weight of {n}", 0, open_low=True) for w, n in zip(weights, layers)]
 
 
-def _features(net, pixels: torch.Tensor, layers: list[str], what: str) -> dict[str, torch.Tensor]:
+def _features(net, pixels: torch.Tensor, layers: list[str], what: str, maps_only: bool = True) -> dict:
     """layer -> (1, C, h, w) maps of the image; a layer without maps, or an image too small, is a ValueError."""
     try:
         with frozen(net), torch.no_grad(), record(net, layers, stop=True) as rec:
@@ -169,7 +168,7 @@ def _features(net, pixels: torch.Tensor, layers: list[str], what: str) -> dict[s
     except ValueError as e:
         raise ValueError(f"{what} ({pixels.shape[2]}x{pixels.shape[3]} px) is too small or of the wrong shape "
                          f"for {net.name} up to {layers[-1]}: {e}") from None
-    for n in layers:
+    for n in layers if maps_only else []:
         a = rec[n]
         if a.dim() != 4:
             raise ValueError(f"layer {n!r} gives {tuple(a.shape[1:])}, not feature maps: Gram matrices need "
