@@ -61,7 +61,7 @@ def bare_loop(net, layers, goals, start, steps):
     finally:
         for h in handles:
             h.remove()
-    return float(loss)
+    return float(loss.detach())
 
 
 def counted(net):
