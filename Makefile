@@ -6,6 +6,10 @@ STAMP  := $(VENV)/.vizkit-installed
 # The PyTorch pair that CI and this Makefile use (pyproject.toml states looser lower bounds).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# JupyterLab refuses to start as root (containers, CI) unless told; extra options: make lab LAB_ARGS="--port=9999"
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+LAB_ARGS ?=
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 
 .PHONY: setup data lab test lint unit notebooks weights clean
 
@@ -14,9 +18,11 @@ setup: $(STAMP) data
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(PY) pyproject.toml Makefile
+$(STAMP): $(PY) pyproject.toml Makefile etc/lab-overrides.json
 	$(PY) -m pip install -q $(TORCH_PINS)
 	$(PY) -m pip install -q -e '.[test]' $(TORCH_PINS)
+	@# JupyterLab's news pop-up would cover the panels: no news, no update checks
+	mkdir -p $(dir $(LAB_SETTINGS)) && cp etc/lab-overrides.json $(LAB_SETTINGS)
 	touch $(STAMP)
 
 # Fashion-MNIST: found where vizkit looks, else Debian's package when we are root on Debian.
@@ -29,7 +35,7 @@ data: $(STAMP)
 	                 "(or: sudo apt-get install dataset-fashion-mnist)"; fi; }
 
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(ROOT_FLAG) $(LAB_ARGS) notebooks/
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check vizkit tests benchmarks
