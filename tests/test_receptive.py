@@ -148,3 +148,66 @@ def test_unsupported_layers_are_named():
         receptive_field(vk.wrap(model, input_size=16), "2")
     with pytest.raises(KeyError, match="conv1"):
         receptive_field(vk.load("fashion-cnn"), "conv7")
+
+
+class FunctionalNet(nn.Module):
+    """A user's own model written with functional calls: F.relu, F.max_pool2d / F.avg_pool2d, F.conv2d on a
+    parameter, a residual block and global average pooling by x.mean((2, 3))."""
+
+    def __init__(self, pool="max"):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 3, padding=1)
+        self.w = nn.Parameter(torch.randn(4, 4, 5, 5) * 0.1)
+        self.res = nn.Conv2d(4, 4, 3, padding=1)
+        self.head = nn.Conv2d(4, 4, 1)
+        self.fc = nn.Linear(4, 10)
+        self.pool = torch.nn.functional.max_pool2d if pool == "max" else torch.nn.functional.avg_pool2d
+
+    def forward(self, x):
+        x = self.pool(torch.nn.functional.relu(self.conv1(x)), 2)
+        x = torch.nn.functional.relu(torch.nn.functional.conv2d(x, self.w, padding=2))
+        x = torch.nn.functional.relu(x + self.res(x))
+        x = self.head(self.pool(x, kernel_size=3, stride=2, padding=1))
+        return self.fc(x.mean((2, 3)))
+
+
+def test_functional_models_match_the_gradient_footprint():
+    fields = {}
+    for pool in ("max", "avg"):
+        net = vk.wrap(FunctionalNet(pool), input_size=28)
+        fields[pool] = {n: receptive_field(net, n) for n in ("conv1", "res", "head", "fc")}
+    assert fields["max"] == fields["avg"]               # pooling kind does not change the geometry
+    assert fields["max"]["res"] == ((16, 16), (2, 2), (-7, -7))    # 3, pooled to 4, 5x5 -> 12, 3x3 -> 16
+    model = FunctionalNet("avg").eval()                 # positive weights, no biases: the footprint is exact
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.ones_like(p) if p.dim() > 1 else torch.zeros_like(p))
+    size = 64
+    x = torch.ones(1, 1, size, size, requires_grad=True)
+    outs = {}
+    handles = [getattr(model, n).register_forward_hook(lambda m, i, o, n=n: outs.__setitem__(n, o))
+               for n in ("conv1", "res", "head")]
+    model(x)
+    for h in handles:
+        h.remove()
+    for name, out in outs.items():
+        h, w = out.shape[2:]
+        for y, xx in ((0, 0), (h // 2, w // 2)):
+            (g,) = torch.autograd.grad(out[0, :, y, xx].sum(), x, retain_graph=True)
+            hit = g[0, 0] != 0
+            rows, cols = hit.any(1).nonzero().flatten(), hit.any(0).nonzero().flatten()
+            got = (int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1]))
+            assert got == expected_box(fields["avg"][name], y, xx, size), (name, y, xx)
+    assert fields["avg"]["fc"].size[0] >= 28            # after global pooling a unit sees the whole image
+
+
+def test_top_patches_and_their_panel_on_a_functional_model():
+    from vizkit.ui import PatchesPanel
+
+    torch.manual_seed(0)
+    net = vk.wrap(FunctionalNet("max"), mean=[0.286], std=[0.353], input_size=28)
+    data = vk.FashionMNIST(train=False).subset(40)
+    top = vk.top_patches(net, data, "res", k=3, progress=False)
+    assert top.rf.size == (16, 16) and top.crops(0).shape[0] == 3
+    panel = PatchesPanel(net, data, ["conv1", "res"], k=3)
+    assert panel.last_error is None and len(panel.png()) > 1000

@@ -117,15 +117,7 @@ def _module_field(module, field: _Field, node, arg) -> _Field:
         stride = _pair(module.stride if module.stride is not None else module.kernel_size)
         return field.window(_pair(module.kernel_size), stride, _pair(module.padding), dilation)
     if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
-        shape_in, shape_out = _shape(arg), _shape(node)
-        (hi, wi), (ho, wo) = shape_in[2:], shape_out[2:]
-        if (hi, wi) == (ho, wo):
-            return field
-        if hi % ho or wi % wo:
-            raise ValueError(f"{type(module).__name__} from {hi}x{wi} to {ho}x{wo} has uneven windows; "
-                             "its receptive field differs per unit")
-        k = (hi // ho, wi // wo)
-        return field.window(k, k, (0, 0), (1, 1))
+        return _adaptive(field, node, arg, type(module).__name__)
     if isinstance(module, nn.Flatten) or isinstance(module, nn.Linear):
         shape_in = _shape(arg)
         if isinstance(module, nn.Linear) and shape_in is not None and len(shape_in) == 4:
@@ -138,6 +130,62 @@ def _module_field(module, field: _Field, node, arg) -> _Field:
     raise ValueError(f"receptive_field does not know how layer {node.target!r} ({type(module).__name__}) "
                      "moves information across positions; supported: Conv2d, MaxPool2d, AvgPool2d, adaptive "
                      "pools with even windows, Flatten, Linear and pointwise layers")
+
+
+F = torch.nn.functional
+MAX_POOLS = {F.max_pool2d, torch.max_pool2d}       # F.max_pool2d is a dispatcher fx records as "fn"
+AVG_POOLS = {F.avg_pool2d}
+ADAPTIVE_POOLS = {F.adaptive_avg_pool2d, F.adaptive_max_pool2d}
+REDUCE_FUNCTIONS = {torch.mean, torch.sum, torch.amax, torch.amin}
+REDUCE_METHODS = {"mean", "sum", "amax", "amin"}
+
+
+def _arguments(node, names, defaults) -> list:
+    """A call's arguments after its input, by position or keyword, with defaults."""
+    values = dict(zip(names, node.args[1:]))
+    values.update({k: v for k, v in node.kwargs.items() if k in names})
+    return [values.get(n, d) for n, d in zip(names, defaults)]
+
+
+def _adaptive(field: _Field, node, arg, name: str) -> _Field:
+    shape_in, shape_out = _shape(arg), _shape(node)
+    (hi, wi), (ho, wo) = shape_in[2:], shape_out[2:]
+    if (hi, wi) == (ho, wo):
+        return field
+    if hi % ho or wi % wo:
+        raise ValueError(f"{name} from {hi}x{wi} to {ho}x{wo} has uneven windows; its receptive field differs per unit")
+    k = (hi // ho, wi // wo)
+    return field.window(k, k, (0, 0), (1, 1))
+
+
+def _function_field(node, field: _Field, arg) -> _Field | None:
+    """The field after a functional conv / pool / reduction (F.conv2d, F.max_pool2d, x.mean((2, 3)), ...);
+    None if the call is not one of these."""
+    target = node.target
+    if node.op == "call_function" and target in MAX_POOLS | AVG_POOLS:
+        names = ["kernel_size", "stride", "padding"] + (["dilation"] if target in MAX_POOLS else [])
+        k, stride, pad, *dil = _arguments(node, names, [None, None, 0, 1])
+        stride = k if stride is None or stride == [] or stride == () else stride
+        return field.window(_pair(k), _pair(stride), _pair(pad), _pair(dil[0] if dil else 1))
+    if node.op == "call_function" and target is F.conv2d:
+        weight, _, stride, pad, dil = _arguments(node, ["weight", "bias", "stride", "padding", "dilation"],
+                                                 [None, None, 1, 0, 1])
+        kernel = _shape(weight)[2:] if isinstance(weight, fx.Node) and _shape(weight) else None
+        if kernel is None:
+            raise ValueError(f"receptive_field could not tell the kernel size of {node.name}")
+        dil = _pair(dil)
+        if isinstance(pad, str):
+            pad = [(d * (k - 1)) // 2 if pad == "same" else 0 for k, d in zip(kernel, dil)]
+        return field.window(tuple(kernel), _pair(stride), _pair(pad), dil)
+    if node.op == "call_function" and target in ADAPTIVE_POOLS:
+        return _adaptive(field, node, arg, node.name)
+    if (node.op == "call_function" and target in REDUCE_FUNCTIONS) or (node.op == "call_method"
+                                                                       and target in REDUCE_METHODS):
+        grid_in, grid_out = _grids(node, arg)
+        if grid_in is None or grid_out == grid_in:
+            return field                      # over channels, or not over maps at all
+        return field.everything(grid_in)      # over positions (global pooling): every unit sees everything
+    return None
 
 
 def _grids(node, arg) -> tuple[tuple | None, tuple | None]:
@@ -192,6 +240,8 @@ def _fields(net) -> tuple[dict[str, _Field], dict[str, str]]:
         field = inputs[0]
         if node.op == "call_module":
             field = _module_field(modules[node.target], field, node, tensor_args[0])
+        elif (functional := _function_field(node, field, tensor_args[0])) is not None:
+            field = functional
         else:  # call_function or call_method
             is_function = node.op == "call_function"
             flattens = FLATTENS_FUNCTIONS if is_function else FLATTENS_METHODS
@@ -202,7 +252,9 @@ def _fields(net) -> tuple[dict[str, _Field], dict[str, str]]:
                 for other in inputs[1:]:
                     field = field.union(other)
             elif not (is_function and node.target in POINTWISE_FUNCTIONS):
-                what = f"function {node.target}" if is_function else f"method .{node.target}()"
+                name = getattr(node.target, "__name__", str(node.target))
+                what = (f"function {node.name if name == 'fn' else name}" if is_function
+                        else f"method .{node.target}()")
                 raise ValueError(f"receptive_field does not support the {what} in {net.name}")
             elif node.target is operator.getitem:
                 _same_grid(node, tensor_args[0], net.name)
