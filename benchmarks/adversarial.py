@@ -18,7 +18,7 @@ import argparse
 
 import torch
 import torch.nn.functional as F
-from _timing import best_of
+from _timing import add_machine_options, apply_machine_options, best_of
 
 import vizkit as vk
 
@@ -68,21 +68,15 @@ def main():
     ap.add_argument("--steps", type=int, default=20, help="PGD steps per timing")
     ap.add_argument("--eps", type=float, default=0.1)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", type=int, help="torch.set_num_threads (default: leave as is)")
-    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    add_machine_options(ap)
     args = ap.parse_args()
-    if args.device == "cuda" and not torch.cuda.is_available():
-        ap.error("--device cuda: no CUDA device available")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    sync = torch.cuda.synchronize if args.device == "cuda" else lambda: None
+    sync, dev = apply_machine_options(ap, args)
     net = vk.load("fashion-cnn")
     net.model.to(args.device)
     frozen(net.model)
     x, y = vk.FashionMNIST(train=False).tensors(torch.arange(args.batch))
     x, y = x.to(args.device), y.to(args.device)
     step = 2.5 * args.eps / args.steps
-    dev = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {dev}; fashion-cnn, batch "
           f"{args.batch}, eps {args.eps}, step {step:.4f}, {args.steps} steps per timing, best of {args.repeats}")
 

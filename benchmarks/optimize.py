@@ -19,7 +19,7 @@ overhead, full/bare what stopping the forward pass at the layer saves.
 import argparse
 
 import torch
-from _timing import best_of
+from _timing import add_machine_options, apply_machine_options, best_of
 from torch import nn
 
 import vizkit as vk
@@ -134,14 +134,9 @@ def main():
     ap.add_argument("--steps-vgg", type=int, default=3, help="steps per timing on VGG16 at 224 px")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--channel", type=int, default=0, help="the channel (unit) to maximise")
-    ap.add_argument("--threads", type=int, help="torch.set_num_threads (default: leave as is)")
-    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    add_machine_options(ap)
     args = ap.parse_args()
-    if args.device == "cuda" and not torch.cuda.is_available():
-        ap.error("--device cuda: no CUDA device available")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    dev = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
+    _, dev = apply_machine_options(ap, args)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {dev}; Adam lr {LR}, "
           f"channel {args.channel}, best of {args.repeats}")
     results = {name: bench(name, args) for name in args.models}

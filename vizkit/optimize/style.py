@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from .. import _check
 from ..data import open_image
 from ..hooks import frozen, layers_of_type, record, resolve
-from .objectives import feature_match, gram_match, total_variation
+from .objectives import feature_match, gram, gram_match, total_variation
 from .param import Sigmoid
 from .render import optimize
 
@@ -66,7 +66,6 @@ def image_pixels(net, image, size=None, what: str = "the image") -> torch.Tensor
 def grams(net, pixels: torch.Tensor, layers: list[str], what: str = "the image") -> dict[str, torch.Tensor]:
     """layer -> (1, C, C) Gram matrix of the image's maps there (and a clear error if a layer gives none)."""
     acts = _features(net, pixels, layers, what)
-    from .objectives import gram
     return {n: gram(a) for n, a in acts.items()}
 
 
