@@ -132,3 +132,107 @@ def test_fashion_mnist(fashion_test, tmp_path, monkeypatch):
     for f in fashion_test.root.glob("*-ubyte*"):
         shutil.copy(f, tmp_path / f.name)
     assert data.find_fashion_mnist(download=False) == tmp_path
+
+
+# --------------------------------------------------------------------------- ImageFolder
+
+def photo(path, h, w, seed=0, fmt=None):
+    """A random RGB image file of h x w pixels (PNG or JPEG by its suffix)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (h, w, 3), np.uint8)).save(path, fmt)
+    return path
+
+
+@pytest.fixture
+def classes_folder(tmp_path):
+    """torchvision's layout: one subfolder per class (a nested folder, an upper-case suffix, clutter)."""
+    root = tmp_path / "pets"
+    photo(root / "dog" / "a.png", 40, 60, 1)
+    photo(root / "dog" / "deeper" / "b.JPG", 50, 30, 2)
+    photo(root / "cat" / "c.jpeg", 28, 28, 3)
+    photo(root / "cat" / ".ipynb_checkpoints" / "c-checkpoint.png", 28, 28, 4)  # hidden: skipped
+    (root / "cat" / "notes.txt").write_text("not an image")
+    return root
+
+
+def test_image_folder_with_class_folders(classes_folder, fashion):
+    ds = vk.ImageFolder(classes_folder, size=(24, 32))
+    assert ds.classes == ["cat", "dog"] and len(ds) == 3 and ds.labels.tolist() == [0, 1, 1]
+    assert [p.name for p in ds.paths] == ["c.jpeg", "a.png", "b.JPG"]
+    x, y = ds[1]
+    assert x.shape == (3, 24, 32) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1 and y == 1
+    xs, ys = ds.tensors([2, -1])
+    assert xs.shape == (2, 3, 24, 32) and ys.tolist() == [1, 1] and torch.equal(xs[0], ds[2][0])
+    assert torch.equal(ds.tensors()[0][0], ds[0][0]) and ds.tensors([])[0].shape == (0, 3, 24, 32)
+    part = ds.subset(2)
+    assert len(part) == 2 and part.classes == ds.classes and torch.equal(part[1][0], ds[1][0])
+    with pytest.raises(IndexError):
+        ds[3]
+    # at a net's input size, as net.preprocess makes it (shorter side resized, centre crop), grey for fashion-cnn
+    grey = vk.ImageFolder(classes_folder, net=fashion)
+    assert grey[1][0].shape == (1, 28, 28)
+    torch.testing.assert_close(fashion.normalize(grey[2][0][None]), fashion.preprocess(grey.paths[2]))
+    assert "2 classes" in repr(grey)
+
+
+def test_image_folder_without_class_folders(tmp_path, classes_folder):
+    root = tmp_path / "loose"
+    photo(root / "x.png", 30, 30)
+    photo(root / "sub" / "y.png", 30, 30, 1)
+    ds = vk.ImageFolder(root, size=16)
+    assert ds.classes == [] and ds.labels.tolist() == [-1, -1] and ds[0][0].shape == (3, 16, 16)
+    with pytest.raises(ValueError, match="labelled=False"):
+        vk.ImageFolder(root, size=16, labelled=True)
+    flat = vk.ImageFolder(classes_folder, size=16, labelled=False)  # class folders, read as one set
+    assert flat.classes == [] and flat.labels.tolist() == [-1, -1, -1]
+
+
+def test_image_folder_errors_name_the_folder_or_file(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match="no folder"):
+        vk.ImageFolder(tmp_path / "absent", size=8)
+    photo(tmp_path / "one.png", 10, 10)
+    with pytest.raises(ValueError, match="is a file"):
+        vk.ImageFolder(tmp_path / "one.png", size=8)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.txt").write_text("hi")
+    with pytest.raises(ValueError, match="no images"):
+        vk.ImageFolder(tmp_path / "empty", size=8)
+    with pytest.raises(ValueError, match="net= .* or size="):
+        vk.ImageFolder(tmp_path)
+    with pytest.raises(TypeError, match="root"):
+        vk.ImageFolder(None, size=8)
+    with pytest.raises(ValueError, match="channels"):
+        vk.ImageFolder(tmp_path, size=8, channels=2)
+    with pytest.raises(TypeError, match="vizkit Net"):
+        vk.ImageFolder(tmp_path, net=torch.nn.Conv2d(3, 3, 1))
+    (tmp_path / "zz-broken.png").write_bytes(b"not an image at all")
+    ds = vk.ImageFolder(tmp_path, size=8)
+    with pytest.raises(ValueError, match=r"item 1: .*zz-broken\.png.* not an image"):
+        ds[1]
+    with pytest.raises(ValueError, match="zz-broken"):  # also when features() reads it in a batch
+        vk.features(vk.wrap(torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3)), input_size=8), ds, "0", progress=False)
+    monkeypatch.setattr(data, "MAX_PIXELS", 50)  # open_image's decompression-bomb limit applies
+    with pytest.raises(ValueError, match="one.png.*MAX_PIXELS"):
+        vk.ImageFolder(tmp_path, size=8)[0]
+
+
+def test_image_folder_keeps_decoded_items(classes_folder, monkeypatch):
+    ds = vk.ImageFolder(classes_folder, size=8)
+    opened = []
+    real = data.open_image
+    monkeypatch.setattr(data, "open_image", lambda p: opened.append(p) or real(p))
+    first = ds[0][0]
+    assert torch.equal(ds.subset(1)[0][0], first) and len(opened) == 1  # a subset shares the cache
+    uncached = vk.ImageFolder(classes_folder, size=8, cache=False)
+    uncached[0], uncached[0]
+    assert len(opened) == 3
+
+
+def test_features_and_top_patches_on_an_image_folder(classes_folder, fashion):
+    ds = vk.ImageFolder(classes_folder, net=fashion)
+    f = vk.features(fashion, ds, "relu4", batch_size=2, progress=False)
+    x, _ = ds.tensors()
+    np.testing.assert_allclose(f, vk.features(fashion, fashion.normalize(x), "relu4", progress=False), atol=1e-6)
+    tp = vk.top_patches(fashion, ds, "conv2", k=2, batch_size=2, progress=False)
+    assert tp.values.shape == (64, 2) and tp.crops(3).shape == (2, *tp.rf.size, 1)
+    assert vk.nearest(f, 0, k=2)[0].shape == (2,)

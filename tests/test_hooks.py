@@ -148,3 +148,41 @@ def test_resolve_target(fashion):
         resolve_target(fashion, 1.5)
     with pytest.raises(TypeError):
         resolve_target(fashion, True)
+
+
+class _InPlaceAfter(torch.nn.Module):
+    """conv1's output is changed in place by x.relu_(); conv2's goes through F.relu(inplace=True)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = torch.nn.Conv2d(1, 2, 3), torch.nn.Conv2d(2, 2, 3)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x.relu_()
+        return torch.nn.functional.relu(self.conv2(x), inplace=True).mean((2, 3))
+
+
+def test_record_keep_graph_refuses_outputs_changed_in_place_and_makes_functional_inplace_out_of_place():
+    net = vk.wrap(_InPlaceAfter(), input_size=8)
+    x = torch.randn(1, 1, 8, 8)
+    with record(net, ["conv2"], keep_graph=True) as rec:
+        rec.forward(x)
+    assert (rec["conv2"] < 0).any()  # F.relu(inplace=True) ran out of place: the recorded output is intact
+    with record(net, ["conv1"], keep_graph=True) as rec, pytest.raises(ValueError, match="changed in place"):
+        rec.forward(x)
+    with record(net, ["conv1"], keep_graph=True, stop=True) as rec:  # stopped at conv1: nothing changed it
+        rec.forward(x)
+    assert (rec["conv1"] < 0).any()
+    with record(net, ["conv1"]) as rec:  # a detached copy is taken before the in-place ReLU
+        rec.forward(x)
+    assert (rec["conv1"] < 0).any()
+    assert torch.overrides._get_current_function_mode_stack() == []
+    with pytest.raises(ValueError, match="changed in place"):
+        vk.grad_cam(net, x, 0, "conv1")
+
+
+def test_a_model_without_submodules_gets_a_hint():
+    net = vk.wrap(torch.nn.Conv2d(3, 2, 3), input_size=8)
+    with pytest.raises(KeyError, match="no submodules"):
+        resolve(net, "0")

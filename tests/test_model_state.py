@@ -3,8 +3,14 @@
 Add each new technique to TECHNIQUES: a call that works and a call that raises.
 """
 
+import contextlib
+
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
 
 import vizkit as vk
 from vizkit.hooks import model_state, same_state
@@ -228,3 +234,86 @@ def test_embeddings_leave_torch_threads_alone(method):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(threads)
+
+
+# --------------------------------------------------------------------------- a user's functional model, an image folder
+
+class FunctionalNet(nn.Module):
+    """ReLUs called as functions, one of them in place (x.relu_()), one with inplace=True."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2, self.fc = nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 6, 3, padding=1), nn.Linear(6, 3)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x), inplace=True), 2)
+        x = self.conv2(x)
+        x.relu_()
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+@pytest.fixture(scope="module")
+def folder_of_items(tmp_path_factory, fashion_test):
+    """Six Fashion-MNIST items as PNG files in class folders: a vk.ImageFolder for fashion-cnn."""
+    root = tmp_path_factory.mktemp("folder")
+    for i in range(6):
+        x, y = fashion_test[i]
+        (root / str(y)).mkdir(exist_ok=True)
+        Image.fromarray((x[0].numpy() * 255).astype(np.uint8)).save(root / str(y) / f"{i}.png")
+    return root
+
+
+FUNCTIONAL = {
+    "guided_backprop": (lambda net, x: vk.guided_backprop(net, x, "conv2", 1),
+                        lambda net, x: vk.guided_backprop(net, x, "conv2", 9)),
+    "deconvnet (gradient rule)": (lambda net, x: vk.deconvnet(net, x, "conv2", 1),
+                                  lambda net, x: vk.deconvnet(net, x, "fc", 1)),
+    "guided_grad_cam": (lambda net, x: vk.guided_grad_cam(net, x, 2, "conv1"),
+                        lambda net, x: vk.guided_grad_cam(net, x, 2, "conv2")),  # conv2's output: x.relu_()
+    "saliency": (lambda net, x: vk.saliency(net, x, 1, smooth=2), lambda net, x: vk.saliency(net, x, 7)),
+}
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONAL))
+def test_functional_relu_rules_leave_the_model_as_found(name):
+    torch.manual_seed(0)
+    net = vk.wrap(FunctionalNet(), input_size=12)
+    net.model.train()
+    net.model.conv1.register_forward_hook(lambda *a: None)
+    x = net.normalize(torch.rand(1, 1, 12, 12, generator=torch.Generator().manual_seed(0)))
+    works, fails = FUNCTIONAL[name]
+    before = model_state(net)
+    with pytest.warns(UserWarning) if name.startswith("deconvnet") else contextlib.nullcontext():
+        works(net, x)
+    assert same_state(before, model_state(net)), f"{name} changed the model"
+    with pytest.raises((ValueError, KeyError, TypeError)):
+        fails(net, x)
+    assert same_state(before, model_state(net)), f"{name} changed the model when it failed"
+    assert torch.overrides._get_current_function_mode_stack() == []  # the ReLU rule's mode is gone
+
+
+IMAGE_FOLDER = {
+    "features": (lambda net, ds: vk.features(net, ds, "relu4", batch_size=4, progress=False),
+                 lambda net, ds: vk.features(net, ds, "relu4", pool="sum", progress=False)),
+    "top_patches": (lambda net, ds: vk.top_patches(net, ds, "conv2", k=2, progress=False),
+                    lambda net, ds: vk.top_patches(net, ds, "fc4", k=2, progress=False)),
+    "dead_filters": (lambda net, ds: vk.dead_filters(net, ds, "relu2"),
+                     lambda net, ds: vk.dead_filters(net, vk.ImageFolder(ds.root, size=28, channels=3), "relu2")),
+    "evaluate": (lambda net, ds: vk.evaluate(net, ds), lambda net, ds: vk.evaluate(net, vk.ImageFolder(
+        ds.root, net=net, labelled=False))),
+}
+
+
+@pytest.mark.parametrize("name", list(IMAGE_FOLDER))
+def test_techniques_on_an_image_folder_leave_the_model_as_found(name, fresh_fashion, folder_of_items):
+    net = fresh_fashion
+    net.model.train()
+    net.model.features[1].inplace = True
+    ds = vk.ImageFolder(folder_of_items, net=net)
+    works, fails = IMAGE_FOLDER[name]
+    before = model_state(net)
+    works(net, ds)
+    assert same_state(before, model_state(net)), f"{name} changed the model"
+    with pytest.raises((ValueError, KeyError, TypeError)):
+        fails(net, ds)
+    assert same_state(before, model_state(net)), f"{name} changed the model when it failed"

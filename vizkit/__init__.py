@@ -1,4 +1,9 @@
-"""vizkit: visualizing and understanding convolutional networks, one lecture topic per function."""
+"""vizkit: visualizing and understanding convolutional networks, one lecture topic per function.
+
+Techniques run on the model's device (net.device; vk.load picks CUDA when there is one) whatever device their
+input is on. Tensors they return live there too, except occlusion maps, TopPatches and training snapshots (CPU);
+features, neighbours and embeddings are NumPy arrays.
+"""
 
 from . import plot, runs
 from .attribute import (
@@ -15,7 +20,7 @@ from .attribute import (
     occlusion_probs,
     saliency,
 )
-from .data import FashionMNIST, open_image, sample_image, sample_images
+from .data import FashionMNIST, ImageFolder, open_image, sample_image, sample_images
 from .hooks import preserved, record
 from .inspect import (
     RF,
@@ -55,7 +60,7 @@ from .train import History, evaluate, train
 
 __version__ = "0.1.0"
 __all__ = [
-    "plot", "runs", "FashionMNIST", "open_image", "sample_image", "sample_images", "preserved", "record",
+    "plot", "runs", "FashionMNIST", "ImageFolder", "open_image", "sample_image", "sample_images", "preserved", "record",
     "activations", "activation_stats", "dead_filters", "filter_weights", "filter_smoothness",
     "features", "nearest", "nearest_to", "knn_agreement", "embed", "explained_variance", "trustworthiness",
     "RF", "receptive_field", "receptive_fields", "TopPatches", "top_patches",

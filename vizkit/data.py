@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gzip
 import io
 import math
@@ -208,6 +209,23 @@ def _from_array(arr: np.ndarray) -> Image.Image:
     return _normalise_mode(Image.fromarray(np.ascontiguousarray(arr), mode))
 
 
+def resize_crop(img: Image.Image, shorter: int, size: tuple[int, int]) -> Image.Image:
+    """Resize so the shorter side is `shorter`, then centre-crop to size (H, W).
+
+    Done as one resize of the crop's box in source coordinates (same geometry), so memory
+    follows the output size, not the scaled-up image (a 1 x 60000 strip stays small).
+    """
+    w, h = img.size
+    scale = shorter / min(w, h)
+    nw, nh = max(size[1], round(w * scale)), max(size[0], round(h * scale))
+    left, top = (nw - size[1]) // 2, (nh - size[0]) // 2
+    if (nw, nh) == (w, h):
+        return img.crop((left, top, left + size[1], top + size[0]))
+    sx, sy = w / nw, h / nh  # source pixels per resized pixel
+    box = (left * sx, top * sy, (left + size[1]) * sx, (top + size[0]) * sy)
+    return img.resize((size[1], size[0]), Image.BILINEAR, box=box, reducing_gap=None)
+
+
 # --------------------------------------------------------------------------- sample photos
 
 def sample_images() -> dict[str, Path]:
@@ -312,6 +330,126 @@ def _index_tensor(indices, n: int) -> torch.Tensor:
     if lo < -n or hi >= n:
         raise ValueError(f"indices must lie in [0, {n - 1}] for a dataset of {n} items; got values in [{lo}, {hi}]")
     return idx.to(torch.int64)
+
+
+# --------------------------------------------------------------------------- image folders
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
+UNLABELLED = -1  # the label of every item of a folder without class subfolders
+
+
+class ImageFolder(torch.utils.data.Dataset):
+    """Every image in a folder and its subfolders: item i -> ((C, H, W) float in [0, 1], class index or -1).
+
+    Each image is opened safely (vk.open_image), made RGB (grey for a 1-channel net or channels=1), its
+    shorter side resized and centre-cropped to (H, W) as net.preprocess does: net's input size, or size=.
+    Labels: torchvision's layout (one subfolder per class; classes = their sorted names, label = index)
+    when every image lies in a subfolder, else -1 for all with classes empty; labelled=True / False asks
+    for one layout. Hidden files and folders are skipped. cache keeps decoded items (uint8) in memory.
+    """
+
+    def __init__(self, root, size=None, net=None, channels: int | None = None, labelled: bool | None = None,
+                 cache: bool = True):
+        if not isinstance(root, (str, os.PathLike)) or str(root) == "":
+            raise TypeError(f"root must be a folder path (str or Path); got {root!r}")
+        if net is not None and not all(hasattr(net, a) for a in ("input_size", "channels", "resize")):
+            raise TypeError(f"net must be a vizkit Net (vk.load(...) or vk.wrap(...)); got {type(net).__name__}")
+        if size is None and net is None:
+            raise ValueError("ImageFolder needs the image size: pass net= (to use its input size) or size=(H, W)")
+        if labelled is not None and not isinstance(labelled, bool):
+            raise TypeError(f"labelled must be True, False or None (decide from the folders); got {labelled!r}")
+        self.size = net.input_size if size is None else _size_pair(size)
+        self.resize = net.resize if size is None else min(self.size)
+        self.channels = (net.channels if net is not None else 3) if channels is None else \
+            _check.choice(channels, "channels", [1, 3])
+        folder = Path(root).expanduser()
+        if not folder.exists():
+            raise FileNotFoundError(f"no folder at {str(folder)!r}")
+        if not folder.is_dir():
+            raise ValueError(f"{str(folder)!r} is a file, not a folder of images (open one image with vk.open_image)")
+        files = _image_files(folder)
+        if not files:
+            raise ValueError(f"no images in {str(folder)!r} or its subfolders (looked for {' '.join(IMAGE_EXTENSIONS)}"
+                             " files, case-insensitive)")
+        loose = [f for f in files if len(f.parts) == 1]
+        if labelled and loose:
+            raise ValueError(f"labelled=True needs every image in a class subfolder, but {len(loose)} lie directly in "
+                             f"{str(folder)!r} (e.g. {loose[0]}); move them into class folders or pass labelled=False")
+        if labelled is None:
+            labelled = not loose
+        self.classes = sorted({f.parts[0] for f in files}) if labelled else []
+        index = {c: i for i, c in enumerate(self.classes)}
+        self.labels = torch.tensor([index[f.parts[0]] if labelled else UNLABELLED for f in files], dtype=torch.int64)
+        self.root, self.paths = folder, [folder / f for f in files]
+        self._cache = {} if _check_flag(cache, "cache") else None
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        i = _item_index(i, len(self))
+        return self._pixels(i).float().div_(255.0), int(self.labels[i])
+
+    def _pixels(self, i: int) -> torch.Tensor:
+        """Item i as a (C, H, W) uint8 tensor, read (or taken from the cache)."""
+        if self._cache is not None and self.paths[i] in self._cache:
+            return self._cache[self.paths[i]]
+        try:
+            img = open_image(self.paths[i])
+        except (ValueError, FileNotFoundError) as e:
+            raise type(e)(f"ImageFolder item {i}: {e}") from None
+        img = resize_crop(img.convert("L" if self.channels == 1 else "RGB"), self.resize, self.size)
+        x = torch.from_numpy(np.array(img, dtype=np.uint8).reshape(*self.size, -1)).permute(2, 0, 1).contiguous()
+        if self._cache is not None:
+            self._cache[self.paths[i]] = x
+        return x
+
+    def tensors(self, indices=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """All (or the chosen) items at once: ((N, C, H, W) float in [0, 1], (N,) int64 labels)."""
+        idx = torch.arange(len(self)) if indices is None else _index_tensor(indices, len(self)).reshape(-1)
+        idx = idx % len(self)
+        if len(idx) == 0:
+            return torch.zeros((0, self.channels, *self.size)), self.labels[idx]
+        return torch.stack([self._pixels(int(i)) for i in idx]).float().div_(255.0), self.labels[idx]
+
+    def subset(self, n: int) -> ImageFolder:
+        """The first n items (n <= len), as an ImageFolder sharing this one's file list and cache."""
+        n = _check.integer(n, "subset size n", 1, len(self))
+        part = copy.copy(self)
+        part.paths, part.labels = self.paths[:n], self.labels[:n]
+        return part
+
+    def __repr__(self) -> str:
+        kind = f"{len(self.classes)} classes" if self.classes else "unlabelled"
+        return (f"ImageFolder({str(self.root)!r}, {len(self)} images, {kind}, {self.channels}x{self.size[0]}x"
+                f"{self.size[1]})")
+
+
+def _size_pair(size) -> tuple[int, int]:
+    """An int or an (H, W) pair of positive ints -> (H, W)."""
+    if isinstance(size, (tuple, list)) and len(size) == 2:
+        return tuple(_check.integer(s, f"size[{i}]", 1) for i, s in enumerate(size))
+    s = _check.integer(size, "size (an int or an (H, W) pair)", 1)
+    return (s, s)
+
+
+def _check_flag(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """Image files under folder (hidden ones skipped), relative to it, sorted folder by folder."""
+    def refuse(e: OSError):
+        raise ValueError(f"cannot read the folder {e.filename!r}: {e.strerror}") from None
+
+    found = []
+    for top, dirs, files in os.walk(folder, onerror=refuse):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(top, f).relative_to(folder) for f in files
+                  if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS]
+    return sorted(found, key=lambda p: p.parts)
 
 
 def batches(dataset, batch_size: int, shuffle: bool = False, generator=None, labels: bool = True):

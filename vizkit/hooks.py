@@ -7,6 +7,7 @@ import difflib
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from ._check import layer_list
 
@@ -45,7 +46,8 @@ def resolve(net, layer: str) -> tuple[str, nn.Module]:
     names = layer_names(net)
     close = difflib.get_close_matches(layer, names, n=1, cutoff=0.5)
     hint = f" Closest match: {close[0]!r}." if close else ""
-    shown = ", ".join(names[:60]) + (", …" if len(names) > 60 else "")
+    shown = ", ".join(names[:60]) + (", …" if len(names) > 60 else "") or \
+        "none (the model has no submodules: give it its layers as attributes or an nn.Sequential)"
     raise KeyError(f"no layer {layer!r} in {getattr(net, 'name', type(model).__name__)}.{hint} "
                    f"Valid layers: {shown}")
 
@@ -106,23 +108,56 @@ class Recording(dict):
     def __init__(self, net, names: list[str], stop: bool):
         super().__init__()
         self.net, self.names, self.stop = net, names, stop
+        self.versions: dict[str, int] = {}  # keep_graph: each output's version when recorded
 
     def forward(self, x: torch.Tensor):
         """Run the model on x, collecting the layers; the model's output, or None if stopped early."""
         self.clear()
+        self.versions.clear()
         try:
-            out = run(self.net, x)
+            out, stopped = run(self.net, x), False
         except StopForward:
+            out, stopped = None, True
+        self._unchanged()
+        if stopped:
             return None
         missing = [n for n in self.names if n not in self]
         if missing:
             raise ValueError(f"layers {missing} were not run by the model's forward pass")
         return out
 
+    def _unchanged(self) -> None:
+        """A recorded output that the rest of the forward pass changed in place (x.relu_(), x += y) no longer
+        holds what its layer gave: say so rather than explain the wrong tensor."""
+        for name, version in self.versions.items():
+            if _version(self[name]) != version:
+                raise ValueError(f"the output of layer {name!r} is changed in place later in "
+                                 f"{getattr(self.net, 'name', 'the model')}'s forward pass (e.g. x.relu_() or "
+                                 "x += y), so it no longer holds what the layer gave; pick the layer after that "
+                                 "operation, or make the operation out of place in the model's forward")
+
+
+def _version(t: torch.Tensor) -> int | None:
+    try:
+        return t._version
+    except RuntimeError:  # inference-mode tensors keep no version counter
+        return None
+
+
+class _OutOfPlace(TorchFunctionMode):
+    """Functional calls with inplace=True (F.relu(x, inplace=True), F.dropout…) run out of place."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if kwargs.get("inplace") is True:
+            kwargs = {**kwargs, "inplace": False}
+        return func(*args, **kwargs)
+
 
 @contextlib.contextmanager
 def inplace_off(net):
-    """Within the block, activations with an `inplace` flag (AlexNet's and VGG's ReLUs) work out of place.
+    """Within the block, activations with an `inplace` flag (AlexNet's and VGG's ReLUs) and functional calls
+    with inplace=True work out of place.
 
     An in-place ReLU overwrites the tensor its layer produced, which breaks recorded outputs,
     gradients taken with respect to them, and backward rules attached to the ReLU.
@@ -132,7 +167,8 @@ def inplace_off(net):
     try:
         for m in modules:
             m.inplace = False
-        yield
+        with _OutOfPlace():
+            yield
     finally:
         for m, flag in zip(modules, saved):
             m.inplace = flag
@@ -159,6 +195,8 @@ def record(net, layers, keep_graph: bool = False, stop: bool = False):
                 raise ValueError(f"layer {name!r} ({type(module).__name__}) returns a "
                                 f"{type(output).__name__}, not a tensor; pick one of its sub-layers")
             store[name] = output if keep_graph else output.detach().clone()
+            if keep_graph:
+                store.versions[name] = _version(output)
             if stop and len(store) == len(found):
                 raise StopForward
         return hook

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
 from . import _check
 from . import texture_net as _texture
 from .data import FASHION_CLASSES, open_image
+from .data import resize_crop as _resize_crop
 from .fashion_cnn import MEAN as FASHION_MEAN
 from .fashion_cnn import STD as FASHION_STD
 from .fashion_cnn import FashionCNN
@@ -56,6 +56,15 @@ class Net:
         """Where the model's parameters live (CPU if it has none)."""
         p = next(self.model.parameters(), None)
         return p.device if p is not None else torch.device("cpu")
+
+    def to(self, device) -> Net:
+        """Move the model to device ("cpu", "cuda", a torch.device) and return this Net; techniques follow it."""
+        d = check_device(device)
+        try:
+            self.model.to(d)
+        except (RuntimeError, AssertionError) as e:  # e.g. a backend this torch build lacks
+            raise ValueError(f"could not move {self.name} to {str(d)!r}: {_first_lines(e)}") from None
+        return self
 
     @property
     def dtype(self) -> torch.dtype:
@@ -245,23 +254,6 @@ def _first_lines(e: Exception, limit: int = 400) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _resize_crop(img: Image.Image, shorter: int, size: tuple[int, int]) -> Image.Image:
-    """Resize so the shorter side is `shorter`, then centre-crop to size (H, W).
-
-    Done as one resize of the crop's box in source coordinates (same geometry), so memory
-    follows the output size, not the scaled-up image (a 1 x 60000 strip stays small).
-    """
-    w, h = img.size
-    scale = shorter / min(w, h)
-    nw, nh = max(size[1], round(w * scale)), max(size[0], round(h * scale))
-    left, top = (nw - size[1]) // 2, (nh - size[0]) // 2
-    if (nw, nh) == (w, h):
-        return img.crop((left, top, left + size[1], top + size[0]))
-    sx, sy = w / nw, h / nh  # source pixels per resized pixel
-    box = (left * sx, top * sy, (left + size[1]) * sx, (top + size[0]) * sy)
-    return img.resize((size[1], size[0]), Image.BILINEAR, box=box, reducing_gap=None)
-
-
 # --------------------------------------------------------------------------- layer aliases
 
 def default_aliases(model: nn.Module) -> dict[str, str]:
@@ -377,9 +369,9 @@ def available_models() -> list[str]:
     return ["fashion-cnn", "random-multiscale"] + sorted(torchvision.models.list_models(module=torchvision.models))
 
 
-def load(name: str, download: bool | None = None, pretrained: bool = True) -> Net:
+def load(name: str, download: bool | None = None, pretrained: bool = True, device=None) -> Net:
     """The bundled "fashion-cnn", the offline texture network "random-multiscale", or a torchvision classifier
-    with its ImageNet weights.
+    with its ImageNet weights, on `device` (None: CUDA when available, else the CPU; or "cpu", "cuda:1"…).
 
     pretrained=False gives the same architecture freshly initialised (from torch's global seed),
     e.g. to train it yourself or to compare with the trained one.
@@ -394,6 +386,11 @@ def load(name: str, download: bool | None = None, pretrained: bool = True) -> Ne
         raise TypeError(f"download must be True, False or None; got {download!r}")
     if not isinstance(pretrained, bool):
         raise TypeError(f"pretrained must be True or False; got {pretrained!r}")
+    device = default_device() if device is None else check_device(device)
+    return _load(name, download, pretrained).to(device)
+
+
+def _load(name: str, download: bool | None, pretrained: bool) -> Net:
     if name == "fashion-cnn" and not pretrained:
         return fashion_net()
     if name == "random-multiscale":
@@ -416,6 +413,28 @@ def load(name: str, download: bool | None = None, pretrained: bool = True) -> Ne
     tf = weights.transforms()
     return Net(model, name, weights.meta["categories"], tf.mean, tf.std, tf.crop_size[0],
                resize=tf.resize_size[0])
+
+
+def default_device() -> torch.device:
+    """CUDA when torch can use a GPU, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def check_device(device) -> torch.device:
+    """A device name or torch.device that this machine has, as a torch.device; ValueError naming the fix."""
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda', or a torch.device; got {device!r}")
+    try:
+        d = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device {device!r} is not a device torch knows; use 'cpu', 'cuda' or 'cuda:0'") from None
+    if d.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(d)!r}: this machine (or this torch build) has no usable CUDA GPU; use "
+                         "device='cpu' (or device=None to pick CUDA only when there is one)")
+    if d.type == "cuda" and d.index is not None and d.index >= torch.cuda.device_count():
+        raise ValueError(f"device {str(d)!r}: there are only {torch.cuda.device_count()} CUDA device(s), "
+                         f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    return d
 
 
 def checkpoint_path(url: str) -> Path:

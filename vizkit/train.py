@@ -173,7 +173,8 @@ def _check_labels(y: torch.Tensor, classes: int, what: str) -> None:
     """y's class indices are in [0, classes) (no check when classes is 0: the net names none)."""
     if len(y) and (int(y.min()) < 0 or (classes and int(y.max()) >= classes)):
         bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
-        raise ValueError(f"{what}'s labels must be class indices in [0, {classes - 1}]; got label {bad}")
+        hint = " (an unlabelled vk.ImageFolder: put the images in one subfolder per class)" if bad == -1 else ""
+        raise ValueError(f"{what}'s labels must be class indices in [0, {classes - 1}]; got label {bad}{hint}")
 
 
 def _dtype(model) -> torch.dtype:
@@ -243,7 +244,7 @@ def _check_settings(net, dataset, *, epochs, lr, weight_decay, batch_size, momen
 def _augment(x: torch.Tensor, generator, shift: bool = True) -> torch.Tensor:
     """Random horizontal flips and (if shift) shifts of up to 2 pixels (zero fill), per image."""
     n, _, h, w = x.shape
-    flip = torch.rand(n, generator=generator) < 0.5
+    flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)  # drawn on the CPU: the same on every device
     x = torch.where(flip[:, None, None, None], x.flip(3), x)
     if not shift:
         return x

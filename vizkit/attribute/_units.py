@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from ..inspect._inputs import as_input
 
@@ -66,50 +69,63 @@ def unit_seed(activation: torch.Tensor, unit: tuple) -> torch.Tensor:
 
 
 class _RuleReLU(torch.autograd.Function):
-    """ReLU forward; backward by a rule: "deconvnet" rectifies the signal, "guided" also masks it by
-    the forward input's sign (backprop's mask), both dropping negative signals."""
+    """ReLU forward (in place if asked); backward by a rule: "deconvnet" rectifies the signal, "guided" also
+    masks it where the ReLU's output was zero (backprop's mask), both dropping negative signals."""
 
     @staticmethod
-    def forward(ctx, x, rule):
+    def forward(ctx, x, rule, inplace):
         ctx.rule = rule
-        ctx.save_for_backward(x)
-        return x.clamp(min=0)
+        if inplace:
+            ctx.mark_dirty(x)
+            out = x.clamp_(min=0)
+        else:
+            out = x.clamp(min=0)
+        ctx.save_for_backward(out)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        out = grad.clamp(min=0)
+        (out,) = ctx.saved_tensors
+        signal = grad.clamp(min=0)
         if ctx.rule == "guided":
-            out = out * (x > 0)
-        return out, None
+            signal = signal * (out > 0)
+        return signal, None, None
 
 
 RULES = ("gradient", "deconvnet", "guided")
+_RELUS = {F.relu: False, torch.relu: False, torch.Tensor.relu: False,
+          F.relu_: True, torch.relu_: True, torch.Tensor.relu_: True}
+
+
+class _ReLURule(TorchFunctionMode):
+    """Every ReLU the forward pass calls (nn.ReLU modules, F.relu, torch.relu, x.relu()) follows the rule."""
+
+    def __init__(self, rule: str):
+        super().__init__()
+        self.rule, self.calls = rule, 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in _RELUS and args and isinstance(args[0], torch.Tensor):
+            self.calls += 1
+            # x.relu_() must work in place; F.relu(x, inplace=True) need not (its result is what is used)
+            return _RuleReLU.apply(args[0], self.rule, _RELUS[func])
+        return func(*args, **kwargs)
 
 
 @contextlib.contextmanager
 def relu_rule(net, rule: str):
-    """Within the block, every nn.ReLU's backward follows `rule` ("gradient" changes nothing).
-
-    Needs in-place ReLUs turned off (record(keep_graph=True) or inplace_off does it): an in-place
-    ReLU would have overwritten the input the rule reads.
-    """
+    """Within the block, every ReLU's backward follows `rule` ("gradient" changes nothing): nn.ReLU modules
+    and functional calls alike. A model that calls no ReLU, and has no nn.ReLU, gets a warning: the result
+    is then the plain gradient."""
     if rule not in RULES:
         raise ValueError(f"rule must be one of {RULES}; got {rule!r}")
     if rule == "gradient":
         yield
         return
-    relus = [m for m in net.model.modules() if isinstance(m, nn.ReLU)]
-    if not relus:
-        raise ValueError(f"{net.name} has no nn.ReLU modules, so the {rule} rule has nothing to act on "
-                         "(a ReLU called as a function cannot be reached)")
-
-    def hook(module, inputs, output):
-        return _RuleReLU.apply(inputs[0], rule)
-
-    handles = [m.register_forward_hook(hook) for m in relus]
-    try:
+    mode = _ReLURule(rule)
+    with mode:
         yield
-    finally:
-        for h in handles:
-            h.remove()
+    if mode.calls == 0 and not any(isinstance(m, nn.ReLU) for m in net.model.modules()):
+        warnings.warn(f"{net.name} called no ReLU (nn.ReLU, F.relu, torch.relu) below this unit, so the {rule} "
+                      "rule had nothing to act on: the result is the plain gradient", stacklevel=3)

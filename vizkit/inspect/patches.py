@@ -192,7 +192,7 @@ def top_patches(net, images, layer: str, k: int = 9, batch_size: int = 256, prog
         if seen + b > n:
             raise ValueError(f"the data yielded more than the {n} images it says it holds")
         flat = a.float().reshape(b, c, h * w)
-        vals, pos = flat.max(dim=2)  # first position of the maximum
+        vals, pos = (t.cpu() for t in flat.max(dim=2))  # first position of the maximum; kept on the CPU
         batch_ids = ids[seen:seen + b].view(b, 1).expand(b, c)
         cand = (vals.T, batch_ids.T.contiguous(), (pos // w).T, (pos % w).T)
         if best is None:

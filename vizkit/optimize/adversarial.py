@@ -83,7 +83,7 @@ class Ball:
     def __init__(self, x0: torch.Tensor, eps: float, norm: str = "linf"):
         self.x0 = x0.detach()
         self.eps, self.norm = float(eps), norm
-        self.x = self.x0.clone().requires_grad_(True)
+        self.x = self.x0.clone(memory_format=torch.contiguous_format).requires_grad_(True)
 
     def params(self) -> list[torch.Tensor]:
         """The tensors to optimise."""

@@ -21,7 +21,7 @@ class Pixels:
     """An image whose pixels are the parameters, kept in [0, 1] by clipping after every step."""
 
     def __init__(self, image: torch.Tensor):
-        self.x = image.detach().clone().clamp(0, 1).requires_grad_(True)
+        self.x = image.detach().clamp(0, 1).clone(memory_format=torch.contiguous_format).requires_grad_(True)
 
     def params(self) -> list[torch.Tensor]:
         """The tensors to optimise."""
@@ -44,7 +44,7 @@ class Sigmoid:
 
     def __init__(self, image: torch.Tensor, margin: float = 0.01):
         x = image.detach().clamp(margin, 1 - margin)
-        self.u = torch.logit(x).clone().requires_grad_(True)
+        self.u = torch.logit(x).clone(memory_format=torch.contiguous_format).requires_grad_(True)  # L-BFGS views .grad
 
     def params(self) -> list[torch.Tensor]:
         """The tensors to optimise."""

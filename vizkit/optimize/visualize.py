@@ -19,10 +19,11 @@ from .transforms import blur, compose, standard
 
 
 def _start(net, seed: int, noise: float = 0.05) -> torch.Tensor:
-    """(1, C, H, W): the dataset's mean colour plus a little seeded noise, in [0, 1]."""
+    """(1, C, H, W) on the model's device: the dataset's mean colour plus a little seeded noise, in [0, 1]."""
     gen = torch.Generator().manual_seed(_check.integer(seed, "seed"))
     mean = torch.tensor(net.mean).view(1, -1, 1, 1)
-    return (mean + noise * torch.randn((1, net.channels, *net.input_size), generator=gen)).clamp(0, 1)
+    x = (mean + noise * torch.randn((1, net.channels, *net.input_size), generator=gen)).clamp(0, 1)
+    return x.to(net.device)
 
 
 def _param(net, parametrisation: str, seed: int):
