@@ -10,8 +10,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 LAB_ARGS ?=
 LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+# PyTorch's OpenMP threads spin while they wait; when the browser or anything else shares two cores, that
+# makes small-model steps 5-7x slower (benchmarks/threads.py). Passive waiting costs nothing measurable.
+export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: setup data lab test lint unit notebooks weights clean
+.PHONY: setup data lab test lint unit notebooks browser weights clean
 
 setup: $(STAMP) data
 
@@ -23,16 +26,22 @@ $(STAMP): $(PY) pyproject.toml Makefile etc/lab-overrides.json
 	$(PY) -m pip install -q -e '.[test]' $(TORCH_PINS)
 	@# JupyterLab's news pop-up would cover the panels: no news, no update checks
 	mkdir -p $(dir $(LAB_SETTINGS)) && cp etc/lab-overrides.json $(LAB_SETTINGS)
+	@# the venv's Python kernel waits passively too, however JupyterLab or VS Code is started
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ipykernel)" \
+	  --env OMP_WAIT_POLICY PASSIVE >/dev/null
 	touch $(STAMP)
 
-# Fashion-MNIST: found where vizkit looks, else Debian's package when we are root on Debian.
+# Debian packages, installed when we are root on Debian: Fashion-MNIST unless vizkit finds it already, and
+# Chromium for the browser test (Playwright's own browser download needs the internet).
+DEBIAN_PACKAGES = $(shell $(PY) -c "from vizkit.data import find_fashion_mnist as f; f(download=False)" \
+                    >/dev/null 2>&1 || echo dataset-fashion-mnist) $(shell [ -x /usr/bin/chromium ] || echo chromium)
 data: $(STAMP)
-	@$(PY) -c "from vizkit.data import find_fashion_mnist as f; f(download=False)" 2>/dev/null \
-	  || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	         (apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 \
-	          || { apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; }); \
-	       else echo "Fashion-MNIST is not installed: vizkit will download it on first use" \
-	                 "(or: sudo apt-get install dataset-fashion-mnist)"; fi; }
+	@if [ -n "$(strip $(DEBIAN_PACKAGES))" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null 2>&1 \
+	     || { apt-get update -qq && apt-get install -y -qq $(DEBIAN_PACKAGES); }); \
+	  else echo "Not installed: $(DEBIAN_PACKAGES). Fashion-MNIST downloads on first use" \
+	            "(or: sudo apt-get install dataset-fashion-mnist); without chromium the browser test is skipped."; fi; fi
 
 lab: setup
 	$(VENV)/bin/jupyter lab $(ROOT_FLAG) $(LAB_ARGS) notebooks/
@@ -41,10 +50,14 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check vizkit tests benchmarks
 
 unit: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests --ignore=tests/browser
 
 notebooks: setup
 	VIZKIT_SMOKE=1 $(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks
+
+# Every notebook in JupyterLab in Chromium, as a student: Run All, then every control once (SMOKE parameters).
+browser: setup
+	$(PY) -m pytest -q tests/browser
 
 test: lint unit notebooks
 

@@ -1,0 +1,38 @@
+"""End to end, as a student: every notebook in JupyterLab in Chromium, Run All, then every control once.
+
+Runs with the visible SMOKE parameter (JupyterLab passes its environment to its kernels). Screenshots of
+each notebook after Run All and of each panel after its controls go to tests/browser/screenshots/.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import lab as L  # noqa: E402
+
+if not Path(L.CHROMIUM).exists():
+    pytest.skip(f"no Chromium at {L.CHROMIUM} (Debian: apt-get install chromium)", allow_module_level=True)
+pytest.importorskip("playwright")
+
+
+@pytest.fixture(scope="module")
+def page_and_lab():
+    with L.jupyter_lab(env={"VIZKIT_SMOKE": "1"}) as lab, L.chromium() as page:
+        yield page, lab
+
+
+@pytest.mark.parametrize("name", L.notebooks())
+def test_notebook_in_the_browser(page_and_lab, name):
+    page, lab = page_and_lab
+    run = L.exercise(page, lab, name, run_all_timeout_s=float(os.environ.get("VIZKIT_RUN_ALL_TIMEOUT", 600)))
+    assert not run.errors, "\n".join(run.errors)
+    silent = [f"panel {u.panel} {u.control!r} ({u.action})" for u in run.uses if u.picture_ms is None]
+    assert not silent, f"the picture did not change after: {', '.join(silent)}"
+    assert run.uses or not _has_panel(name), f"{name} shows a panel but no control could be used"
+
+
+def _has_panel(name):
+    return "vizkit.ui" in (L.NOTEBOOKS / name).read_text()
