@@ -14,7 +14,7 @@ LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 # makes small-model steps 5-7x slower (benchmarks/threads.py). Passive waiting costs nothing measurable.
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: setup data lab test lint unit notebooks browser weights clean
+.PHONY: setup data lab test lint unit notebooks browser lowest weights clean
 
 setup: $(STAMP) data
 
@@ -59,11 +59,16 @@ notebooks: setup
 browser: setup
 	$(PY) -m pytest -q tests/browser
 
-test: lint unit notebooks
+# pyproject.toml's lower bounds: the unit tests in a second venv holding the lowest allowed versions (torch apart;
+# see the script). The AlexNet notebook runs are left to `make unit`, to keep CI within its time.
+lowest: setup
+	etc/lowest-versions.sh --ignore=tests/test_notebooks.py
+
+test: lint unit notebooks browser lowest
 
 # Retrain the bundled fashion-cnn (minutes on two CPU cores); writes vizkit/weights/.
 weights: setup
 	$(PY) -m vizkit.train
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-lowest .pytest_cache .ruff_cache

@@ -114,3 +114,25 @@ def test_embeddings():
         assert a.shape == (200, 2) and np.array_equal(a, b)   # seeded and deterministic
         # the two planted clusters stay apart
         assert np.linalg.norm(a[:100].mean(0) - a[100:].mean(0)) > a.std(0).mean()
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_neighbour_index_equals_a_float64_ranking_of_every_row(metric):
+    """The float32 pass plus float64 re-ranking gives exactly the all-float64 answer, ties included."""
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(40, 300)).astype(np.float32)
+    feats = np.concatenate([base, base[:10], base[:10] * 2, rng.normal(size=(400, 300)).astype(np.float32)])
+    index = vk.NeighbourIndex(feats, metric)
+    f64 = torch.from_numpy(feats).double()
+    for q in range(0, len(feats), 37):
+        if metric == "cosine":
+            fn = f64 / f64.norm(dim=1, keepdim=True)
+            d = (1 - fn @ fn[q]).numpy()
+        else:
+            d = (f64 - f64[q]).norm(dim=1).numpy()
+        d[q] = np.inf
+        expected = np.lexsort((np.arange(len(d)), d))[:25]
+        got, dist = index.nearest(q, 25)
+        assert got.tolist() == expected.tolist()
+        np.testing.assert_allclose(dist, d[expected], rtol=1e-12, atol=1e-12)
+        assert vk.nearest(feats, q, 25, metric)[0].tolist() == expected.tolist()

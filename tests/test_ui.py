@@ -190,7 +190,7 @@ def test_patches_panel(fashion, fashion_test, monkeypatch):
     panel.layer.value = "conv3"
     assert panel.channel.max == 127
     calls = []
-    monkeypatch.setattr("vizkit.ui.patches.top_patches", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr("vizkit.ui._panel.top_patches", lambda *a, **k: calls.append(a))
     for value in (3, 4):
         before = panel.png()
         panel.channel.value = value
@@ -199,3 +199,13 @@ def test_patches_panel(fashion, fashion_test, monkeypatch):
     assert not calls
     expected = vk.top_patches(fashion, data, "conv1", k=4, progress=False)
     assert torch.equal(panel.result("conv1").indices, expected.indices)
+
+
+def test_the_colour_scale_box_is_off_where_it_has_no_effect(panel):
+    panel.mode.value = "one channel"
+    assert panel.joint.disabled
+    panel.mode.value = "all channels"
+    assert not panel.joint.disabled
+    before = panel.png()
+    panel.joint.value = not panel.joint.value
+    assert panel.png() != before

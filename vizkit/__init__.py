@@ -24,6 +24,7 @@ from .data import FashionMNIST, ImageFolder, open_image, sample_image, sample_im
 from .hooks import preserved, record
 from .inspect import (
     RF,
+    NeighbourIndex,
     TopPatches,
     activation_stats,
     activations,
@@ -62,7 +63,8 @@ __version__ = "0.1.0"
 __all__ = [
     "plot", "runs", "FashionMNIST", "ImageFolder", "open_image", "sample_image", "sample_images", "preserved", "record",
     "activations", "activation_stats", "dead_filters", "filter_weights", "filter_smoothness",
-    "features", "nearest", "nearest_to", "knn_agreement", "embed", "explained_variance", "trustworthiness",
+    "features", "nearest", "nearest_to", "NeighbourIndex", "knn_agreement", "embed", "explained_variance",
+    "trustworthiness",
     "RF", "receptive_field", "receptive_fields", "TopPatches", "top_patches",
     "Net", "WeightsUnavailableError", "available_models", "load", "wrap",
     "History", "evaluate", "train",

@@ -20,6 +20,15 @@ def _axes(ax, size=(6, 6)):
     return Figure(figsize=size).add_subplot()
 
 
+def _bare(ax):
+    """No ticks, no frame; unlike set_axis_off, an x or y label set later still shows (e.g. a caption)."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    return ax
+
+
 def tile_origin(i: int, cols: int, shape, pad: int = 1) -> tuple[int, int]:
     """(row, col) pixel of the top-left corner of tile i, of shape (h, w), in a grid of `cols` columns."""
     r, k = divmod(i, cols)
@@ -80,10 +89,30 @@ def feature_grid(maps, ax=None, cols: int | None = None, normalize: str = "each"
             y, x = tile_origin(i, cols, (h, w))
             ax.text(x + 0.5, y + 0.5, str(i), color="white", fontsize=6,
                     va="top", ha="left", bbox=dict(facecolor="black", alpha=0.5, pad=0.5, lw=0))
-    ax.set_axis_off()
+    _bare(ax)
     if title:
         ax.set_title(title)
     return ax
+
+
+def filter_mosaic(weights, normalize: str = "each", cols: int | None = None) -> tuple[np.ndarray, int]:
+    """Filters (out, in, kh, kw) -> (grid, pad): 3 input channels as an (H, W, 3) colour grid in [0, 1]
+    (grey = 0, white between tiles), otherwise input channel 0 as an (H, W) grid in [-1, 1] (NaN between).
+    normalize: "each" scales every filter by its own largest magnitude, "joint" by that of all."""
+    w = _np(weights)
+    if w.ndim != 4 or w.shape[0] == 0:
+        raise ValueError(f"filter_grid needs (out, in, kh, kw) weights; got shape {w.shape}")
+    if normalize not in ("each", "joint"):
+        raise ValueError(f"normalize must be 'each' or 'joint'; got {normalize!r}")
+    n, c, kh, kw = w.shape
+    cols = cols or math.ceil(math.sqrt(n))
+    pad = max(1, kh // 5)
+    if c == 3:  # colour: map [-m, m] of each filter (or all) to [0, 1], grey = 0
+        m = np.abs(w).max(axis=(1, 2, 3) if normalize == "each" else None, keepdims=True)
+        return tile((w / np.where(m > 0, 2 * m, 1) + 0.5).transpose(0, 2, 3, 1), cols, pad, fill=1.0), pad
+    v = w[:, 0]
+    m = np.abs(v).max(axis=(1, 2) if normalize == "each" else None, keepdims=True)
+    return tile(v / np.where(m > 0, m, 1), cols, pad), pad
 
 
 def filter_grid(weights, ax=None, normalize: str = "each", cols: int | None = None, title: str | None = None,
@@ -94,24 +123,12 @@ def filter_grid(weights, ax=None, normalize: str = "each", cols: int | None = No
     so weak filters look faint. In the diverging map white is 0, red positive, blue negative.
     Other channel counts show input channel 0 (slice weights[:, k:k+1] to choose another).
     scores: optional per-filter numbers printed under each tile (e.g. filter_smoothness).
+    ax.set_xlabel still shows (e.g. a caption under the grid).
     """
     ax = _axes(ax)
-    w = _np(weights)
-    if w.ndim != 4 or w.shape[0] == 0:
-        raise ValueError(f"filter_grid needs (out, in, kh, kw) weights; got shape {w.shape}")
-    if normalize not in ("each", "joint"):
-        raise ValueError(f"normalize must be 'each' or 'joint'; got {normalize!r}")
-    n, c, kh, kw = w.shape
+    out, pad = filter_mosaic(weights, normalize, cols)
+    n, c, kh, kw = _np(weights).shape
     cols = cols or math.ceil(math.sqrt(n))
-    axes = (1, 2, 3) if normalize == "each" else None
-    pad = max(1, kh // 5)
-    if c == 3:  # colour: map [-m, m] of each filter (or all) to [0, 1], grey = 0
-        m = np.abs(w).max(axis=axes, keepdims=True)
-        out = tile((w / np.where(m > 0, 2 * m, 1) + 0.5).transpose(0, 2, 3, 1), cols, pad, fill=1.0)
-    else:
-        v = w[:, 0]
-        m = np.abs(v).max(axis=(1, 2) if normalize == "each" else None, keepdims=True)
-        out = tile(v / np.where(m > 0, m, 1), cols, pad)
     if c == 3:
         ax.imshow(out, interpolation="nearest")
     else:
@@ -122,7 +139,7 @@ def filter_grid(weights, ax=None, normalize: str = "each", cols: int | None = No
             ax.text(x + kw / 2 - 0.5, y + kh - 0.5, f"{sc:.2f}", fontsize=6,
                     ha="center", va="bottom", color="black",
                     bbox=dict(facecolor="white", alpha=0.7, pad=0.3, lw=0))
-    ax.set_axis_off()
+    _bare(ax)
     if title:
         ax.set_title(title)
     return ax
@@ -135,7 +152,7 @@ def show_image(image, ax=None, title: str | None = None):
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
     ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
-    ax.set_axis_off()
+    _bare(ax)
     if title:
         ax.set_title(title)
     return ax
@@ -200,29 +217,56 @@ def scatter(points, labels=None, ax=None, classes=None, title: str | None = None
 
 def thumbnails(points, images, ax=None, zoom: float = 0.6, max_images: int = 400, seed: int = 0,
                labels=None, title: str | None = None):
-    """Small images placed at their (N, 2) embedded positions (a random max_images of them)."""
-    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
-
+    """Small images placed at their (N, 2) embedded positions (a random max_images of them), drawn as one
+    picture (fast); zoom: thumbnail pixels per image pixel at 72 dpi."""
     ax = _axes(ax, (8, 8))
     p = _np(points)
-    imgs = _np(images)
-    if len(imgs) != len(p):
-        raise ValueError(f"{len(imgs)} images for {len(p)} points")
+    if len(images) != len(p):
+        raise ValueError(f"{len(images)} images for {len(p)} points")
     pick = np.random.default_rng(seed).permutation(len(p))[:max_images]
-    ax.scatter(p[:, 0], p[:, 1], s=0)
-    for i in pick:
-        img = imgs[i]
-        if img.ndim == 3 and img.shape[0] in (1, 3):  # (C, H, W) -> (H, W, C)
-            img = img.transpose(1, 2, 0)
-        if img.ndim == 3 and img.shape[2] == 1:
-            img = img[:, :, 0]
-        box = OffsetImage(img, zoom=zoom, cmap="gray" if img.ndim == 2 else None)
-        ax.add_artist(AnnotationBbox(box, p[i], frameon=False, pad=0))
+    ax.scatter(p[:, 0], p[:, 1], s=0)  # sets the limits
     ax.set_xticks([])
     ax.set_yticks([])
+    limits = (*ax.get_xlim(), *ax.get_ylim())
+    box = ax.get_window_extent()
+    imgs = _hwc(images[torch.as_tensor(pick)] if isinstance(images, torch.Tensor) else np.asarray(images)[pick])
+    size = max(1, round(imgs.shape[1] * zoom * ax.figure.dpi / 72))
+    layer = thumbnail_layer(p[pick], imgs, (max(1, round(box.height)), max(1, round(box.width))), limits, size)
+    ax.imshow(layer, extent=limits, aspect="auto", interpolation="nearest")
+    ax.set_xlim(*limits[:2])
+    ax.set_ylim(*limits[2:])
     if title:
         ax.set_title(title)
     return ax
+
+
+def thumbnail_layer(points, images, shape, limits, size: int) -> np.ndarray:
+    """(n, 2) points and their n images ((C, H, W) or (H, W, C), [0, 1]) -> an (H, W, 4) RGBA picture of
+    shape (H, W) pixels spanning limits (x0, x1, y0, y1) (row 0 at y1), each image `size` px tall (nearest
+    neighbour) and centred on its point, later ones on top, transparent elsewhere."""
+    p, imgs = _np(points), _hwc(images)
+    n, h, w, c = imgs.shape
+    th, tw = size, max(1, round(w * size / h))
+    small = imgs[:, np.arange(th) * h // th][:, :, np.arange(tw) * w // tw]
+    small = np.repeat(small, 3, 3) if c == 1 else small
+    out = np.zeros((*shape, 4), np.float32)
+    x0, x1, y0, y1 = limits
+    lefts = np.round((p[:, 0] - x0) / (x1 - x0) * shape[1] - tw / 2).astype(int)
+    tops = np.round((y1 - p[:, 1]) / (y1 - y0) * shape[0] - th / 2).astype(int)
+    for img, top, left in zip(small, tops, lefts):
+        t, b, lft, r = max(top, 0), min(top + th, shape[0]), max(left, 0), min(left + tw, shape[1])
+        if b > t and r > lft:
+            out[t:b, lft:r, :3] = img[t - top:b - top, lft - left:r - left]
+            out[t:b, lft:r, 3] = 1
+    return out
+
+
+def _hwc(images) -> np.ndarray:
+    """(n, C, H, W) with C = 1 or 3, (n, H, W, C) or (n, H, W) images -> (n, H, W, C) array."""
+    imgs = _np(images)
+    if imgs.ndim == 4 and imgs.shape[1] in (1, 3):
+        imgs = imgs.transpose(0, 2, 3, 1)
+    return imgs[..., None] if imgs.ndim == 3 else imgs
 
 
 def snap_to_grid(points, rows: int, cols: int) -> np.ndarray:
@@ -247,11 +291,7 @@ def snap_to_grid(points, rows: int, cols: int) -> np.ndarray:
 def image_grid(points, images, rows: int = 20, cols: int = 20, ax=None, title: str | None = None):
     """The classic t-SNE grid: images snapped to a rows x cols grid by their 2-D position."""
     ax = _axes(ax, (8, 8))
-    imgs = _np(images)
-    if imgs.ndim == 4 and imgs.shape[1] in (1, 3):
-        imgs = imgs.transpose(0, 2, 3, 1)
-    if imgs.ndim == 3:
-        imgs = imgs[..., None]
+    imgs = _hwc(images)
     n, h, w, c = imgs.shape
     if len(_np(points)) != n:
         raise ValueError(f"{n} images for {len(_np(points))} points")
@@ -260,7 +300,7 @@ def image_grid(points, images, rows: int = 20, cols: int = 20, ax=None, title: s
     cells = np.where((order >= 0)[:, None, None, None], imgs[order], 1.0)  # empty cells (-1) blank
     canvas = tile(cells, cols, pad=0, fill=1.0)
     ax.imshow(canvas[..., 0] if c == 1 else canvas, cmap="gray" if c == 1 else None, vmin=0, vmax=1)
-    ax.set_axis_off()
+    _bare(ax)
     if title:
         ax.set_title(title)
     return ax
@@ -317,7 +357,7 @@ def projection(signal, ax=None, title: str | None = None, scale: float | None = 
     """Show a projection back to pixels (see projection_rgb) without axes."""
     ax = _axes(ax, (4, 4))
     ax.imshow(projection_rgb(signal, scale), interpolation="nearest")
-    ax.set_axis_off()
+    _bare(ax)
     if title:
         ax.set_title(title)
     return ax
@@ -356,7 +396,7 @@ def label_map(labels, classes, ax=None, title: str | None = None, legend: bool =
     """A (h, w) map of class indices in tab10/tab20 colours, with a legend of the classes it contains."""
     ax = _axes(ax, (4, 4))
     ax.imshow(label_colors(labels, classes), interpolation="nearest")
-    ax.set_axis_off()
+    _bare(ax)
     if legend:
         label_legend(ax, labels, classes)
     if title:

@@ -272,8 +272,17 @@ def _act(page, control: dict, upload: Path) -> str:
     return "clicked"
 
 
-def _use(page, panel: int, control: dict, upload: Path, timeout_s: float) -> ControlUse:
-    """Use one control once; wait until the kernel is idle; time the first new picture of its panel."""
+def _disabled(page, control: dict) -> bool:
+    """Whether the control is disabled now (panels disable what would have no effect)."""
+    return page.locator(f"[data-vkcontrol='{control['id']}']").evaluate(
+        "el => el.disabled || el.classList.contains('mod-disabled') || !!el.querySelector(':disabled, [disabled]')")
+
+
+def _use(page, panel: int, control: dict, upload: Path, timeout_s: float) -> ControlUse | None:
+    """Use one control once; wait until the kernel is idle; time the first new picture of its panel.
+    None when the control is disabled at that moment."""
+    if _disabled(page, control):
+        return None
     t0 = page.evaluate("performance.now()")
     start = time.monotonic()
     action = _act(page, control, upload)
@@ -304,16 +313,25 @@ def use_controls(page, run: NotebookRun, upload: Path, timeout_s: float = 180, r
                 continue
             for _ in range(repeats):
                 use = _use(page, p, control, upload, timeout_s)
+                if use is None:
+                    run.skipped.append(f"panel {p}: {control['label']} (disabled when its turn came)")
+                    break
                 (settings if use.picture_ms is None and button["run"] else run.uses).append(use)
         if button["run"]:
-            for _ in range(repeats):
-                use = _use(page, p, button["run"], upload, timeout_s)
-                run.uses.append(use)
+            uses = [u for u in (_use(page, p, button["run"], upload, timeout_s) for _ in range(repeats)) if u]
+            if uses:
+                run.uses += uses
+            elif not settings:   # Run is disabled while the shown picture is the current setting's
+                run.skipped.append(f"panel {p}: {button['run']['label']} (nothing new to compute)")
+            else:
+                run.uses.append(ControlUse(p, button["run"]["label"], "disabled after new settings", None, 0.0))
             for use in settings:   # the settings made before the run changed its picture
-                use.picture_ms, use.via_run = use.picture_ms if use.picture_ms is not None else \
-                    (run.uses[-1].picture_ms), True
+                use.picture_ms, use.via_run = (uses[0].picture_ms if uses else None), True
         if button["run"] and button["stop"]:
-            run.uses.append(_stop_a_run(page, p, button["run"], button["stop"], upload, timeout_s))
+            if _disabled(page, button["run"]):
+                run.skipped.append(f"panel {p}: {button['stop']['label']} (no new setting to run and stop)")
+            else:
+                run.uses.append(_stop_a_run(page, p, button["run"], button["stop"], upload, timeout_s))
         if shots and controls:
             page.locator(".jp-OutputArea-output", has=page.locator(f"[data-vkcontrol='{controls[0]['id']}']")) \
                 .screenshot(path=str(shots / f"{Path(run.name).stem}-panel{p}.png"))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import html
+import io
+import math
 import time
 from collections.abc import Mapping
 
@@ -12,49 +14,69 @@ import numpy as np
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from PIL import Image, ImageDraw
 from torch import nn
 
 from .._check import integer, layer_list, pixels
 from ..data import open_image
 from ..hooks import resolve
-from ..inspect import activations
+from ..inspect import TopPatches, activations, top_patches
 from ..nets import Net
 from ..plot import canvas_png, to_png
+from . import _draw
 
 
 class Panel:
-    """Base of the panels: self.view (PNG image widget), self.message (HTML), self.widget (the layout)."""
+    """Base of the panels: self.view (the PNG, shown at its own pixel size), self.message (HTML) and
+    self.progress right above it, self.widget (the layout)."""
 
     def __init__(self):
-        self.view = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        # flex-start: a VBox stretches its children to the output's width, which would blur the picture
+        self.view = widgets.Image(format="png", layout=widgets.Layout(align_self="flex-start", object_fit="contain"))
         self.message = widgets.HTML()
         self.progress = widgets.IntProgress(0, 0, 1, description="computing", bar_style="info",
                                             layout=widgets.Layout(display="none"))
         self.last_error: Exception | None = None
         self.render_seconds = 0.0
-        self.widget: widgets.Widget = widgets.VBox([self.view, self.message])
+        self._fresh = b""  # the last picture rendered, before any fading
+        self._quiet = False  # True while the panel adjusts its own sliders
+        self.widget: widgets.Widget = widgets.VBox([self.progress, self.message, self.view])
+
+    def _layout(self, *controls, below=()) -> None:
+        """controls, then the progress bar and message line right above the picture (where the eye is), then below."""
+        self.widget = widgets.VBox([*controls, self.progress, self.message, self.view, *below])
 
     def _guard(self, fn):
         """Wrap a callback so an exception is shown in the panel (JupyterLab shows callback errors nowhere)."""
         @functools.wraps(fn)
         def run(*args, **kwargs):
+            if self._quiet:  # a slider the panel itself is adjusting
+                return None
             try:
                 result = fn(*args, **kwargs)
             except Exception as e:  # noqa: BLE001 - shown to the user and kept in last_error
-                self.last_error = e
-                self.progress.layout.display = "none"
-                self.message.value = (f"<span style='color:#b00'><b>{type(e).__name__}</b>: "
-                                      f"{html.escape(str(e))}</span>")
+                self._error(e)
                 return None
             self.last_error = None
             return result
         return run
 
+    def _error(self, e: Exception) -> None:
+        """Show e above the picture and fade the picture, which no longer matches the controls."""
+        self.last_error = e
+        self.progress.layout.display = "none"
+        stale = " (the faded picture is the last view that worked)" if self._fresh else ""
+        self.message.value = (f"<span style='color:#b00'><b>{type(e).__name__}</b>: {html.escape(str(e))}"
+                              f"{stale}</span>")
+        self._fade()
+
     def _busy(self, what: str):
-        """Show `what` in the message line and the progress bar now; returns callback(done, total)."""
+        """Show `what` in the message line and the progress bar now, and fade the old picture; returns
+        callback(done, total) for the bar. Widget changes inside a callback reach the browser at once."""
         self.message.value = f"<i>{html.escape(what)}…</i>"
         self.progress.value, self.progress.max = 0, 1
         self.progress.layout.display = ""
+        self._fade()
 
         def update(done: int, total: int) -> None:
             self.progress.max = max(total, 1)
@@ -66,36 +88,74 @@ class Panel:
         self.progress.layout.display = "none"
         self.message.value = ""
 
-    @staticmethod
-    def _set_max(slider, top: int) -> None:
-        """Give an integer slider the range [min, top], keeping its value inside, as one change; a range of
-        one value (one channel, one position) disables the slider instead of failing."""
+    def _fade(self) -> None:
+        """Grey the picture shown (once): it no longer matches the controls."""
+        if self._fresh and bytes(self.view.value) == self._fresh:
+            self.view.value = faded(self._fresh)
+
+    def _set_max(self, slider, top: int) -> None:
+        """Give an integer slider the range [min, top], keeping its value inside, as one change that calls none
+        of the panel's callbacks (the caller redraws once); a range of one value (one channel, one position)
+        disables the slider instead of failing."""
         top = max(int(top), slider.min)
-        with slider.hold_trait_notifications():
-            slider.max = top
-            slider.value = min(slider.value, top)
+        self._quiet = True
+        try:
+            with slider.hold_trait_notifications():
+                slider.max = top
+                slider.value = min(slider.value, top)
+        finally:
+            self._quiet = False
         slider.disabled = top == slider.min
 
-    def _show(self, fig: Figure) -> None:
-        self.view.value = to_png(fig)
+    def _picture(self, png: bytes) -> None:
+        """Show png at its own pixel size (figures are drawn at the size they are shown)."""
+        w, h = png_size(png)
+        layout = self.view.layout
+        if (layout.width, layout.height) != (f"{w}px", f"{h}px"):
+            layout.width, layout.height = f"{w}px", f"{h}px"
+        self._fresh = png
+        self.view.value = png
 
-    def _figure(self, key, build) -> dict:
+    def _show(self, fig: Figure) -> None:
+        self._picture(to_png(fig))
+
+    def _figure(self, key, build, keep: int = 8) -> dict:
         """The parts of the panel's figure for a layout key: build() -> (Figure, parts dict) runs on a key's
-        first use; after that the figure is reused (a few layouts are kept) and the caller updates its artists."""
+        first use; after that the figure is reused (`keep` layouts are kept) and the caller updates its artists.
+        Artists listed in parts["dynamic"] are drawn over a saved background by _redraw (blitting)."""
         figures = self.__dict__.setdefault("_figures", {})
         if key not in figures:
-            if len(figures) >= 8:
+            if len(figures) >= keep:
                 figures.pop(next(iter(figures)))
             fig, parts = build()
-            figures[key] = (fig, parts, FigureCanvasAgg(fig))
+            canvas, background = FigureCanvasAgg(fig), None
+            if parts.get("dynamic"):
+                for artist in parts["dynamic"]:
+                    artist.set_animated(True)
+                canvas.draw()
+                background = canvas.copy_from_bbox(fig.bbox)
+            figures[key] = (fig, parts, canvas, background)
         self._figure_parts = figures[key]
         return self._figure_parts[1]
 
-    def _redraw(self) -> None:
-        """Draw the reused figure after its artists changed, into the view (about half the cost of a new one)."""
-        _, _, canvas = self._figure_parts
-        canvas.draw()
-        self.view.value = canvas_png(canvas)
+    def _redraw(self, write=None) -> None:
+        """Draw the reused figure after its artists changed, into the view: only the dynamic artists over the
+        saved background when there are some, else the whole figure (about half the cost of a new one).
+        write(draw): writes the changing labels with PIL's ImageDraw (matplotlib spends ~5 ms on each)."""
+        fig, parts, canvas, background = self._figure_parts
+        if background is None:
+            canvas.draw()
+        else:
+            canvas.restore_region(background)
+            for artist in parts["dynamic"]:
+                fig.draw_artist(artist)
+        if write is None:
+            self._picture(canvas_png(canvas))
+            return
+        w, h = canvas.get_width_height(physical=True)
+        img = Image.frombuffer("RGBA", (w, h), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB")
+        write(ImageDraw.Draw(img, "RGBA"))
+        self._picture(_draw.png(img))
 
     def _timed_render(self) -> None:
         start = time.perf_counter()
@@ -111,6 +171,19 @@ class Panel:
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """(width, height) in pixels of PNG bytes, read from the header."""
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def faded(png: bytes) -> bytes:
+    """PNG bytes of the same picture, washed out towards light grey (a stale view)."""
+    img = Image.open(io.BytesIO(png)).convert("RGB")
+    out = io.BytesIO()
+    Image.blend(img, Image.new("RGB", img.size, (238, 238, 238)), 0.75).save(out, format="png", compress_level=1)
+    return out.getvalue()
 
 
 # --------------------------------------------------------------------------- argument checks
@@ -309,6 +382,30 @@ def dataset_panel(net, dataset, layers, k, batch_size, owner: str) -> tuple[list
     layers = check_layers(net, layers, owner, "conv layer")
     map_layers(net, net.normalize(image[None]), layers, owner)
     return (layers, *check_k(k, batch_size, len(dataset)))
+
+
+class _Shard(torch.utils.data.Subset):
+    """Items range(start, stop) of a dataset that has .tensors (FashionMNIST): batches come from it at once."""
+
+    def tensors(self, indices=None):
+        idx = torch.arange(self.indices.start, self.indices.stop)
+        return self.dataset.tensors(idx if indices is None else idx[indices])
+
+
+def search_patches(net, dataset, layer: str, k: int, batch_size: int, update, shards: int = 10) -> TopPatches:
+    """vk.top_patches over a dataset, searched in about `shards` runs of whole batches and merged (the same result),
+    calling update(images done, total) after each: a progress bar the panel shows (tqdm's, in a callback, goes
+    nowhere)."""
+    n = len(dataset)
+    step = batch_size * max(1, math.ceil(n / batch_size / shards))
+    shard = _Shard if callable(getattr(dataset, "tensors", None)) else torch.utils.data.Subset
+    found = None
+    for start in range(0, n, step):
+        part = top_patches(net, shard(dataset, range(start, min(start + step, n))), layer, k=k,
+                           batch_size=batch_size, progress=False)
+        found = part if found is None else found.merge(part)
+        update(min(start + step, n), n)
+    return found
 
 
 def check_k(k, batch_size, n: int) -> tuple[int, int]:

@@ -6,13 +6,13 @@ import html
 import math
 
 import ipywidgets as widgets
+import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+from PIL import ImageDraw
 
 from ..inspect import activation_stats, activations
-from ..plot import canvas_png, feature_grid, overlay, show_image
+from ..plot import mosaic, tile_origin
+from ._draw import ORANGE, RED, colours, enlarge, fit, paste, pixels, png, sheet, shorten, text
 from ._panel import Panel, check_net, choose, model_input, model_inputs, uploaded_image
 
 
@@ -31,6 +31,7 @@ class ActivationsPanel(Panel):
         self.images = dict(images)
         self._cache: dict[str, dict[str, torch.Tensor]] = {}
         self._pictures: dict[str, object] = {}  # name -> (H, W, C) array as the model sees it
+        self._bases: dict[tuple, dict] = {}  # (image, layer, view, scale) -> what a channel change keeps
         self.map_layers = self._map_layers()
         start = choose(layer, self.map_layers, "layer", net) or self.map_layers[0]
         first = next(iter(self.images))
@@ -42,15 +43,20 @@ class ActivationsPanel(Panel):
                                           description="view")
         self.joint = widgets.Checkbox(False, description="one colour scale for all maps")
         self.stats = widgets.HTML()
-        self.widget = widgets.VBox([
-            widgets.HBox([self.image, self.upload]), widgets.HBox([self.layer, self.channel]),
-            widgets.HBox([self.mode, self.joint]), self.view, self.stats, self.message])
+        self._layout(widgets.HBox([self.image, self.upload]), widgets.HBox([self.layer, self.channel]),
+                     widgets.HBox([self.mode, self.joint]), below=[self.stats])
         self.image.observe(self._guard(self._on_image), "value")
         self.layer.observe(self._guard(self._on_layer), "value")
         self.upload.observe(self._guard(self._on_upload), "value")
-        for w in (self.channel, self.mode, self.joint):
+        for w in (self.channel, self.joint):
             w.observe(self._guard(lambda change: self._timed_render()), "value")
+        self.mode.observe(self._guard(self._on_mode), "value")
         self._guard(self._on_layer)(None)
+
+    def _on_mode(self, change):
+        """One channel has its own colour scale: the 'one colour scale' box applies to the grid only."""
+        self.joint.disabled = self.mode.value == "one channel"
+        self._timed_render()
 
     def _map_layers(self) -> list[str]:
         """Aliases (or, with none, module paths) whose output is a stack of 2-D maps."""
@@ -68,6 +74,7 @@ class ActivationsPanel(Panel):
         """(C, h, w) activations of the chosen image at the chosen layer (cached)."""
         name = self.image.value
         if name not in self._cache:
+            self._busy(f"computing the activations of {name}")
             self._cache[name] = activations(self.net, self._inputs[name], self.map_layers)
         return self._cache[name][self.layer.value]
 
@@ -95,76 +102,55 @@ class ActivationsPanel(Panel):
         self.images[name], self._inputs[name] = image, model_input(self.net, image, f"the uploaded file {file!r}")
         self._cache.pop(name, None)
         self._pictures.pop(name, None)
-        self._key = None  # a new image under an old name: rebuild the figure
+        self._bases = {k: v for k, v in self._bases.items() if k[0] != name}  # a new image under an old name
         self.image.options = list(self.images)
         if self.image.value == name:  # the same name uploaded again: no change event, so redraw here
             self._on_layer(None)
         self.image.value = name
 
-    def _build(self) -> dict:
-        """A figure for the current image, layer, view and scale; a channel change only updates it."""
-        maps, image = self.maps(), self.picture()
+    def _base(self) -> dict:
+        """What stays while only the channel moves (kept per image, layer, view and scale): the statistics and,
+        for all channels, the picture without its red box."""
+        key = (self.image.value, self.layer.value, self.mode.value, self.joint.value)
+        if key not in self._bases:
+            maps, c = self.maps(), self.maps().shape[0]
+            base = {"stats": activation_stats(maps), "cols": math.ceil(math.sqrt(2 * c))}
+            if self.mode.value == "all channels":
+                base.update(self._grid(maps, base["cols"]))
+            self._bases[key] = base
+        return self._bases[key]
+
+    def _grid(self, maps, cols: int) -> dict:
+        """The image (left) and all maps in a grid with their channel numbers (right), as a picture."""
         c, h, w = maps.shape
-        fig = Figure(figsize=(9, 4.6))
-        parts = {"fig": fig, "stats": activation_stats(maps)}
-        if self.mode.value == "all channels":
-            a, b = fig.add_axes((0.01, 0.05, 0.3, 0.82)), fig.add_axes((0.33, 0.01, 0.66, 0.9))
-            show_image(image, a, title=self.image.value)
-            cols = math.ceil(math.sqrt(2 * c))
-            feature_grid(maps, b, cols=cols, normalize="joint" if self.joint.value else "each",
-                         title=f"{self.layer.value}: {c} maps of {h}x{w}", labels=c <= 64)
-            parts["box"] = Rectangle((0, 0), w + 1, h + 1, fill=False, edgecolor="red", lw=1.5)
-            b.add_patch(parts["box"])
-            parts["cols"] = cols
-            parts["dynamic"] = [parts["box"]]
-        else:
-            a, b = fig.add_axes((0.03, 0.3, 0.44, 0.62)), fig.add_axes((0.53, 0.3, 0.44, 0.62))
-            bars = fig.add_axes((0.08, 0.07, 0.9, 0.15))
-            parts["over"] = overlay(image, maps[0], a).images[-1]
-            parts["alone"] = b.imshow(maps[0].numpy(), cmap="inferno", interpolation="nearest")
-            b.set_axis_off()
-            zero = parts["stats"]["fraction_zero"].numpy()
-            bars.vlines(range(c), 0, zero, color="tab:blue", lw=max(0.5, 300 / c))
-            parts["mark"] = bars.axvline(0, color="tab:orange", lw=2)
-            bars.set_xlim(-0.5, c - 0.5)
-            bars.set_ylim(0, 1)
-            bars.set_ylabel("fraction ≤ 0", fontsize=8)
-            bars.tick_params(labelsize=7)
-            parts["axes"] = (a, b)
-            parts["dynamic"] = [parts["over"], parts["alone"], parts["mark"], a.title, b.title]
-        # draw everything that stays once; a channel change redraws only the dynamic artists on top
-        for artist in parts["dynamic"]:
-            artist.set_animated(True)
-        parts["canvas"] = FigureCanvasAgg(fig)
-        parts["canvas"].draw()
-        parts["background"] = parts["canvas"].copy_from_bbox(fig.bbox)
-        return parts
+        pic = pixels(self.picture())
+        grid = colours(mosaic(maps, cols, "joint" if self.joint.value else "each"), "viridis", 0, 1)
+        f, g = fit(pic, 220, 300), fit(grid, 600, 380)
+        xg = 20 + pic.shape[1] * f
+        img, draw = sheet(xg + grid.shape[1] * g + 10, 30 + max(pic.shape[0] * f, grid.shape[0] * g) + 8)
+        paste(img, enlarge(pic, f), 10, 30)
+        paste(img, enlarge(grid, g), xg, 30)
+        text(draw, (10, 8), shorten(self.image.value, 12, xg - 20), 12)
+        text(draw, (xg, 8), f"{self.layer.value}: {c} maps of {h}x{w}", 13)
+        if c <= 64:
+            for i in range(c):
+                y, x = tile_origin(i, cols, (h, w))
+                text(draw, (xg + x * g + 1, 30 + y * g + 1), str(i), 9, "white", box=(0, 0, 0, 128))
+        return {"picture": img, "origin": (xg, 30), "scale": g}
 
     def render(self) -> None:
-        """Draw the chosen view (reusing the figure when only the channel moved) and the statistics."""
-        key = (self.image.value, self.layer.value, self.mode.value, self.joint.value)
-        if getattr(self, "_key", None) != key:
-            self._parts, self._key = self._build(), key
-        parts, maps, ch = self._parts, self.maps(), self.channel.value
-        stats = parts["stats"]
-        c, h, w = maps.shape
-        if "box" in parts:
-            r, k = divmod(ch, parts["cols"])
-            parts["box"].set_xy((k * (w + 1) - 1, r * (h + 1) - 1))
+        """Draw the chosen view (all channels: the kept picture with the channel's box) and the statistics."""
+        base, maps, ch = self._base(), self.maps(), self.channel.value
+        stats, (h, w) = base["stats"], maps.shape[1:]
+        if self.mode.value == "all channels":
+            img = base["picture"].copy()
+            (x0, y0), g = base["origin"], base["scale"]
+            y, x = tile_origin(ch, base["cols"], (h, w))
+            ImageDraw.Draw(img).rectangle((x0 + x * g - 2, y0 + y * g - 2, x0 + (x + w) * g + 1, y0 + (y + h) * g + 1),
+                                          outline=RED, width=2)
         else:
-            m = maps[ch].numpy()
-            lo, hi = float(m.min()), float(m.max())
-            for im in (parts["over"], parts["alone"]):
-                im.set_data(m)
-                im.set_clim(lo, hi if hi > lo else lo + 1)
-            parts["mark"].set_xdata([ch, ch])
-            parts["axes"][0].set_title(f"{self.layer.value} channel {ch} over the image", fontsize=10)
-            parts["axes"][1].set_title(f"channel {ch} alone ({h}x{w})", fontsize=10)
-        canvas = parts["canvas"]
-        canvas.restore_region(parts["background"])
-        for artist in parts["dynamic"]:
-            parts["fig"].draw_artist(artist)
-        self.view.value = canvas_png(canvas)
+            img = self._one(maps, ch, stats["fraction_zero"].numpy())
+        self._picture(png(img))
         dead = int((stats["max"] <= 0).sum())
         self.stats.value = (
             f"<b>channel {ch}</b>: mean {stats['mean'][ch]:.3f}, max {stats['max'][ch]:.3f}, "
@@ -172,4 +158,32 @@ class ActivationsPanel(Panel):
             f"<b>layer {html.escape(self.layer.value)}</b>: "
             f"mean fraction ≤ 0 {stats['fraction_zero'].mean():.1%}, {dead} of {maps.shape[0]} "
             f"channels silent on this image")
-        self.message.value = ""
+        self._idle()
+
+    def _one(self, maps, ch: int, zero):
+        """One channel over the image (each map pixel covers its share of it) and alone, above a strip with
+        every channel's fraction of values <= 0 (orange: this channel)."""
+        c, h, w = maps.shape
+        m = maps[ch].numpy()
+        pic = self.picture()
+        H, W = pic.shape[:2]
+        heat = colours(m[np.arange(H) * h // H][:, np.arange(W) * w // W], "inferno")
+        over = (0.45 * pixels(pic) + 0.55 * heat).astype(np.uint8)
+        f, g = fit(over, 330, 300), fit(m, 330, 300)
+        top = 30 + max(over.shape[0] * f, h * g)
+        img, draw = sheet(720, top + 100)
+        paste(img, enlarge(over, f), 10, 30)
+        paste(img, enlarge(colours(m, "inferno"), g), 370, 30)
+        text(draw, (10, 8), f"{self.layer.value} channel {ch} over the image", 13)
+        text(draw, (370, 8), f"channel {ch} alone ({h}x{w})", 13)
+        left, right, bottom, tall = 40, 710, top + 88, 56  # the strip: one bar per channel
+        step = (right - left) / c
+        for i, v in enumerate(zero.tolist()):
+            draw.rectangle((left + i * step, bottom - v * tall, left + (i + 1) * step - (step > 3), bottom),
+                           fill=ORANGE if i == ch else (31, 119, 180))
+        draw.line((left, bottom - tall, right, bottom - tall), fill=(190, 190, 190))
+        draw.line((left, bottom, right, bottom), fill=(120, 120, 120))
+        text(draw, (left - 4, bottom - tall), "1", 10, anchor="rm")
+        text(draw, (left - 4, bottom), "0", 10, anchor="rm")
+        text(draw, (left, top + 8), f"fraction of values ≤ 0 in each of the {c} channels (orange: channel {ch})", 11)
+        return img

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from .._check import choice, integer, number
 from ..hooks import frozen, resolve_target
 from ..optimize import fgsm, pgd
+from ._draw import above, below, text
 from ._panel import Panel, check_net, model_inputs
 
 UNTARGETED = "none: move away from the prediction"
@@ -40,16 +41,18 @@ class AdversarialPanel(Panel):
         self.method = widgets.ToggleButtons(options=["FGSM", "PGD"], value=method, description="attack")
         self.target = widgets.Dropdown(options=[UNTARGETED, *net.classes], value=start, description="target")
         self._results: dict = {}
-        self.widget = widgets.VBox([widgets.HBox([self.image, self.target]), widgets.HBox([self.eps, self.method]),
-                                    self.view, self.message])
+        self._tops: dict = {}
+        self._layout(widgets.HBox([self.image, self.target]), widgets.HBox([self.eps, self.method]))
         for w in (self.image, self.eps, self.method, self.target):
             w.observe(self._guard(lambda change: self._timed_render()), "value")
         self._guard(self._timed_render)()
 
     def attack(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(original pixels, adversarial pixels), each (1, C, H, W) in [0, 1], for the current settings (cached)."""
+        """(original pixels, adversarial pixels), each (1, C, H, W) in [0, 1], for the current settings (cached,
+        with the network's top 3 for each)."""
         key = (self.image.value, self.eps.value, self.method.value, self.target.value)
         if key not in self._results:
+            self._busy(f"attacking with {self.method.value}")
             x = self.inputs[self.image.value]
             targeted = self.target.value != UNTARGETED
             target = self.target.value if targeted else None
@@ -59,6 +62,7 @@ class AdversarialPanel(Panel):
                 adv = pgd(self.net, x, target, self.eps.value, steps=self.pgd_steps, targeted=targeted)
             mean, std = self.net._stats(x)
             self._results[key] = ((x * std + mean).clamp(0, 1), (adv * std + mean).clamp(0, 1))
+            self._tops[key] = [self.top3(p) for p in self._results[key]]
         return self._results[key]
 
     def top3(self, pixels: torch.Tensor) -> list[tuple[str, float]]:
@@ -73,33 +77,40 @@ class AdversarialPanel(Panel):
         h, w = self.net.input_size
         axes = [fig.add_axes((0.02 + 0.33 * i, 0.3, 0.29, 0.6)) for i in range(3)]
         grey = "gray" if self.net.channels == 1 else None
-        parts = {"axes": axes, "texts": [], "images": [ax.imshow(np.zeros((h, w)), cmap=grey, vmin=0, vmax=1,
+        parts = {"axes": axes, "images": [ax.imshow(np.zeros((h, w)), cmap=grey, vmin=0, vmax=1,
                                                                  interpolation="nearest") for ax in axes]}
         for ax in axes:
             ax.set_axis_off()
-            parts["texts"].append(ax.text(0.5, -0.04, "", transform=ax.transAxes, ha="center", va="top",
-                                          fontsize=10, family="monospace"))
+        parts["dynamic"] = parts["images"]  # titles and predictions are written with PIL
         return fig, parts
 
     def render(self) -> None:
         """The three images and their top-3 predictions."""
         x, adv = self.attack()
+        before, after = self._tops[(self.image.value, self.eps.value, self.method.value, self.target.value)]
         eps = self.eps.value
         delta = adv - x
         shown = 0.5 + delta / (2 * eps) if eps > 0 else torch.full_like(delta, 0.5)
         parts = self._figure("adversarial", self._build)
-        before, after = self.top3(x), self.top3(adv)
         titles = ["original", f"perturbation x {1 / (2 * eps):.0f}" if eps > 0 else "perturbation (none)",
                   "adversarial"]
-        for k, (img, title) in enumerate(zip((x, shown.clamp(0, 1), adv), titles)):
+        for k, img in enumerate((x, shown.clamp(0, 1), adv)):
             a = img[0].permute(1, 2, 0).numpy()
             parts["images"][k].set_data(a[:, :, 0] if a.shape[2] == 1 else a)
-            parts["axes"][k].set_title(title, fontsize=11)
-        for k, top in ((0, before), (2, after)):
-            parts["texts"][k].set_text("\n".join(f"{name[:14]:<14} {p:5.3f}" for name, p in top))
         linf, l2 = float(delta.abs().max()), float(delta.norm())
-        parts["texts"][1].set_text(f"max |change| {linf:.3f}\nL2 norm {l2:.2f}")
-        self._redraw()
+        notes = [top3_text(before), f"max |change| {linf:.3f}\nL2 norm {l2:.2f}", top3_text(after)]
+
+        def write(draw):
+            for ax, title, note in zip(parts["axes"], titles, notes):
+                text(draw, above(ax), title, 14, anchor="mb")
+                text(draw, below(ax), note, 12, anchor="ma", mono=True)
+        self._redraw(write)
         flipped = before[0][0] != after[0][0]
+        self.progress.layout.display = "none"
         self.message.value = (f"{self.method.value}, eps = {eps:.3f}: the network now says <b>{after[0][0]}</b> "
                               f"({after[0][1]:.3f})" + (" — the label flipped" if flipped else " — unchanged"))
+
+
+def top3_text(top: list[tuple[str, float]]) -> str:
+    """[(class, probability), ...] as aligned lines."""
+    return "\n".join(f"{name[:14]:<14} {p:5.3f}" for name, p in top)

@@ -14,7 +14,7 @@ from ..inspect import activations
 from ..optimize import deepdream
 from ..plot import show_image
 from ._panel import check_layers, check_net, map_layers, model_inputs
-from .optimize import OptimizePanel, preview_png
+from .optimize import OptimizePanel
 
 
 class DeepDreamPanel(OptimizePanel):
@@ -97,7 +97,7 @@ class DeepDreamPanel(OptimizePanel):
         before, after = (self._norm(p) for p in (original, result.image))
         gain = after / max(before, 1e-12)
         self.message.value = f"{what}: activation norm {before:.1f} → {after:.1f} (x{gain:.1f}); {result.seconds:.1f} s"
-        self.preview.value = preview_png(result.image)
+        self.show_preview(result.image)
 
     def _norm(self, pixels: torch.Tensor) -> float:
         a = activations(self.net, self.net.normalize(pixels), [self.layer.value])[self.layer.value]

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import ipywidgets as widgets
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 
 from ..hooks import layers_of_type
 from ..inspect import filter_smoothness, filter_weights
 from ..nets import Net
-from ..plot import filter_grid
+from ..plot import filter_mosaic, tile_origin
+from ._draw import colours, enlarge, fit, layer, paste, pixels, png, sheet, text, width
 from ._panel import Panel, check_dict, check_name, choose
 
 
@@ -41,14 +42,16 @@ class FiltersPanel(Panel):
         if not convs:
             raise ValueError(f"the first network has no conv layers to show (layers: {names})")
         start = choose(layer, convs, "layer", None if isinstance(first, dict) else first) or convs[0]
-        self._weights: dict[tuple[str, str], torch.Tensor] = {}
+        self._weights: dict[tuple, torch.Tensor] = {}  # (net, layer) -> weights
+        self._roughness: dict[tuple, torch.Tensor] = {}  # (net, layer) -> each filter's score
+        self._labels_drawn: dict[tuple, object] = {}  # (net, layer, picture size) -> the scores as a picture
         self.net = widgets.Dropdown(options=list(self.nets), description="network")
         self.layer = widgets.Dropdown(options=convs, value=start, description="layer")
         self.channel = widgets.IntSlider(0, 0, 0, description="input ch.")
         self.joint = widgets.Checkbox(False, description="one colour scale for all filters")
         self.summary = widgets.HTML()
-        self.widget = widgets.VBox([widgets.HBox([self.net, self.layer]), widgets.HBox([self.channel, self.joint]),
-                                    self.view, self.summary, self.message])
+        self._layout(widgets.HBox([self.net, self.layer]), widgets.HBox([self.channel, self.joint]),
+                     below=[self.summary])
         for w in (self.net, self.layer):  # another net's layer may have another number of input channels
             w.observe(self._guard(self._on_layer), "value")
         for w in (self.channel, self.joint):
@@ -80,20 +83,24 @@ class FiltersPanel(Panel):
         self._timed_render()
 
     def render(self) -> None:
-        """The filter grid (with per-filter scores) of the chosen view."""
+        """The filter grid (with per-filter scores) of the chosen view, composed in numpy and PIL."""
         w = self.weights()
         bad = ~torch.isfinite(w.flatten(1)).all(1)  # a diverged run's filters: shown as zero, and said so
         drawn = w.masked_fill(bad[:, None, None, None], 0.0) if bad.any() else w
         shown = drawn if w.shape[1] == 3 else drawn[:, self.channel.value:self.channel.value + 1]
         scores = self._scores(w, bad)
-        fig = Figure(figsize=(7, 7))
         part = "" if w.shape[1] in (1, 3) else f", input channel {self.channel.value} of {w.shape[1]}"
-        filter_grid(shown, fig.add_subplot(), normalize="joint" if self.joint.value else "each",
-                    scores=scores if scores is not None and len(w) <= 64 else None,
-                    title=f"{self.net.value}: {self.layer.value}, {w.shape[0]} filters of "
-                          f"{w.shape[2]}x{w.shape[3]}{part}")
-        fig.tight_layout()
-        self._show(fig)
+        title = f"{self.net.value}: {self.layer.value}, {w.shape[0]} filters of {w.shape[2]}x{w.shape[3]}{part}"
+        grid, pad = filter_mosaic(shown, "joint" if self.joint.value else "each")
+        rgb = pixels(grid) if grid.ndim == 3 else colours(grid, "RdBu_r", -1, 1)
+        f = fit(rgb, 540, 500)
+        img, draw = sheet(max(rgb.shape[1] * f, width(title, 13)) + 20, rgb.shape[0] * f + 36)
+        left = (img.width - rgb.shape[1] * f) // 2
+        paste(img, enlarge(rgb, f), left, 28)
+        text(draw, (img.width // 2, 6), title, 13, anchor="mt")
+        if scores is not None and len(w) <= 64:
+            paste(img, self._labels(scores, img.size, left, f, pad), 0, 0)
+        self._picture(png(img))
         finite = None if scores is None else scores[~bad]
         if finite is None:
             summary = f"roughness needs filters of at least 2x2 weights; these are {w.shape[2]}x{w.shape[3]}"
@@ -106,17 +113,31 @@ class FiltersPanel(Panel):
             summary += (f"<br><b style='color:#b00'>{int(bad.sum())} of {len(w)} filters hold NaN or infinite "
                         f"weights</b> (drawn as zero, scored nan; did the training diverge?)")
         self.summary.value = summary
-        self.message.value = ""
+        self._idle()
 
-    @staticmethod
-    def _scores(w: torch.Tensor, bad: torch.Tensor) -> torch.Tensor | None:
-        """Roughness of each filter (nan for non-finite ones); None for kernels under 2x2 (1x1 convs)."""
+    def _scores(self, w: torch.Tensor, bad: torch.Tensor) -> torch.Tensor | None:
+        """Roughness of each filter of the chosen net and layer (nan for non-finite ones; cached); None for
+        kernels under 2x2 (1x1 convs)."""
         if w.shape[2] < 2 or w.shape[3] < 2:
             return None
-        scores = torch.full((len(w),), float("nan"))
-        if not bad.all():
-            scores[~bad] = filter_smoothness(w[~bad])
-        return scores
+        key = (self.net.value, self.layer.value)
+        if key not in self._roughness:
+            self._roughness[key] = torch.full((len(w),), float("nan"))
+            if not bad.all():
+                self._roughness[key][~bad] = filter_smoothness(w[~bad])
+        return self._roughness[key]
+
+    def _labels(self, scores, size, left: int, f: int, pad: int):
+        """The scores under the tiles, as a transparent picture (drawn once per net and layer)."""
+        key = (self.net.value, self.layer.value, size)
+        if key not in self._labels_drawn:
+            (kh, kw), cols = self.weights().shape[2:], math.ceil(math.sqrt(len(scores)))
+            self._labels_drawn[key], draw = layer(size)
+            for i, sc in enumerate(scores.tolist()):
+                y, x = tile_origin(i, cols, (kh, kw), pad)
+                text(draw, (left + (x + kw / 2) * f, 28 + (y + kh) * f - 1), f"{sc:.2f}", 10, anchor="md",
+                     box=(255, 255, 255, 180))
+        return self._labels_drawn[key]
 
 
 def kept_weights(w, what: str) -> torch.Tensor:

@@ -6,7 +6,6 @@ shows it at once."""
 from __future__ import annotations
 
 import copy
-import html
 import io
 import threading
 
@@ -19,10 +18,9 @@ from torch import nn
 
 from .._check import integer
 from ..hooks import layers_of_type, resolve_target
-from ..inspect import top_patches
 from ..optimize import invert, visualize_class, visualize_filter
 from ..plot import patch_mosaic, show_image
-from ._panel import Panel, check_layers, check_net, dataset_panel, model_inputs
+from ._panel import Panel, check_layers, check_net, dataset_panel, model_inputs, png_size, search_patches
 
 
 class _Stopped(Exception):
@@ -30,12 +28,13 @@ class _Stopped(Exception):
 
 
 def preview_png(image: torch.Tensor, size: int = 168) -> bytes:
-    """(1, C, H, W) [0, 1] image -> PNG bytes, enlarged with nearest neighbours (cheap: no matplotlib)."""
+    """(1, C, H, W) [0, 1] image -> PNG bytes with its longer side `size` px (nearest neighbours: cheap, and
+    the same size at every octave or image size, so the preview does not jump)."""
     a = (image[0].detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).astype(np.uint8)
     pic = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)
-    scale = max(1, size // max(pic.size))
+    scale = size / max(pic.size)
     buf = io.BytesIO()
-    pic.resize((pic.size[0] * scale, pic.size[1] * scale), Image.NEAREST).save(buf, format="png")
+    pic.resize((round(pic.size[0] * scale), round(pic.size[1] * scale)), Image.NEAREST).save(buf, format="png")
     return buf.getvalue()
 
 
@@ -49,12 +48,19 @@ class OptimizePanel(Panel):
         self.every = integer(every, "every", 1)
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
-        self.preview = widgets.Image(format="png", layout=widgets.Layout(width="168px", height="168px"))
+        self.preview = widgets.Image(format="png", layout=widgets.Layout(align_self="flex-start"))
         self.results: dict = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._worker = None
         self.run_button.on_click(lambda b: self._guard(self.run)())
+
+    def show_preview(self, image: torch.Tensor) -> None:
+        """A (1, C, H, W) [0, 1] image in the preview, shown at its pixel size."""
+        png = preview_png(image)
+        w, h = png_size(png)
+        self.preview.layout.width, self.preview.layout.height = f"{w}px", f"{h}px"
+        self.preview.value = png
         self.stop_button.on_click(lambda b: self._stop.set())
 
     def key(self) -> tuple:
@@ -92,7 +98,7 @@ class OptimizePanel(Panel):
 
         def callback(step, image, loss):
             update(step, self.total_steps())
-            self.preview.value = preview_png(image)
+            self.show_preview(image)
             if self._stop.is_set():
                 raise _Stopped
 
@@ -106,11 +112,11 @@ class OptimizePanel(Panel):
             except _Stopped:
                 self.message.value = "stopped: press Run to start again"
             except Exception as e:  # noqa: BLE001 - shown in the panel, kept in last_error
-                self.last_error = e
-                self.message.value = f"<span style='color:#b00'><b>{type(e).__name__}</b>: {html.escape(str(e))}</span>"
+                self._error(e)
             finally:
                 self.progress.layout.display = "none"
-                self.run_button.disabled, self.stop_button.disabled = False, True
+                self.stop_button.disabled = True
+                self._offer_run()
 
         if block:
             work()
@@ -123,16 +129,24 @@ class OptimizePanel(Panel):
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def _offer_run(self) -> None:
+        """Run is enabled only when the setting shown has no result yet (and nothing runs)."""
+        thread = self._thread
+        running = thread is not None and thread.is_alive() and thread is not threading.current_thread()
+        self.run_button.disabled = running or self.key() in self.results
+
     def _on_setting(self, change) -> None:
         """A finished setting shows at once; a new one waits for Run."""
         if self.key() in self.results:
             self._timed_render()
         else:
-            self.message.value = "<i>press Run to compute this setting</i>"
+            self.message.value = "<i>press Run to compute this setting</i> (the faded picture is another setting's)"
+            self._fade()
+        self._offer_run()
 
     def _controls(self, *rows) -> None:
         buttons = widgets.HBox([self.run_button, self.stop_button, self.progress])
-        self.widget = widgets.VBox([*rows, buttons, widgets.HBox([self.preview, self.view]), self.message])
+        self.widget = widgets.VBox([*rows, buttons, self.message, widgets.HBox([self.preview, self.view])])
 
 
 class InversionPanel(OptimizePanel):
@@ -187,7 +201,7 @@ class InversionPanel(OptimizePanel):
             self.net.deprocess(x)).permute(2, 0, 1).flatten()]))[0, 1]
         self.message.value = (f"pixel correlation with the original {float(corr):.3f}; feature error "
                               f"{result.terms[f'features {self.layer.value}'][-1]:.4f}; {result.seconds:.1f} s")
-        self.preview.value = preview_png(result.image)
+        self.show_preview(result.image)
 
 
 class FilterPanel(OptimizePanel):
@@ -211,8 +225,8 @@ class FilterPanel(OptimizePanel):
     def top(self, layer: str):
         """The layer's TopPatches in the dataset (searched once)."""
         if layer not in self._tops:
-            self._busy(f"searching {len(self.dataset)} images for {layer}'s top patches")
-            self._tops[layer] = top_patches(self.net, self.dataset, layer, k=self.k, progress=False)
+            update = self._busy(f"searching {len(self.dataset):,} images for {layer}'s top patches")
+            self._tops[layer] = search_patches(self.net, self.dataset, layer, self.k, 256, update)
             self._idle()
         return self._tops[layer]
 
@@ -241,7 +255,7 @@ class FilterPanel(OptimizePanel):
         fig.suptitle(f"{self.layer.value} channel {self.channel.value}", fontsize=11)
         self._show(fig)
         self.message.value = f"{result.seconds:.1f} s"
-        self.preview.value = preview_png(result.image)
+        self.show_preview(result.image)
 
 
 class ClassModelPanel(OptimizePanel):

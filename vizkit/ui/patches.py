@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import ipywidgets as widgets
-from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 from torch import nn
 
 from ..hooks import layers_of_type
-from ..inspect import activations, receptive_field, top_patches
-from ..plot import patch_mosaic, show_image  # patch_mosaic moved to plot; still importable from here
-from ._panel import Panel, check_layers, check_net, dataset_panel, map_layers, model_inputs
+from ..inspect import activations, receptive_field
+from ..plot import patch_mosaic  # patch_mosaic moved to plot; still importable from here
+from ._draw import RED, colours, enlarge, fit, paste, pixels, png, sheet, text, width
+from ._panel import Panel, check_layers, check_net, dataset_panel, map_layers, model_inputs, search_patches
 
 POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d)
 
@@ -39,8 +38,7 @@ class FieldPanel(Panel):
         self.y = widgets.IntSlider(0, 0, 1, description="y")
         self.x = widgets.IntSlider(0, 0, 1, description="x")
         self.caption = widgets.HTML()
-        self.widget = widgets.VBox([widgets.HBox([self.image, self.layer]), widgets.HBox([self.y, self.x]),
-                                    self.view, self.caption, self.message])
+        self._layout(widgets.HBox([self.image, self.layer]), widgets.HBox([self.y, self.x]), below=[self.caption])
         self.layer.observe(self._guard(self._on_layer), "value")
         self.image.observe(self._guard(self._on_layer), "value")
         for w in (self.y, self.x):
@@ -61,30 +59,33 @@ class FieldPanel(Panel):
         self._timed_render()
 
     def render(self) -> None:
-        """Image with the unit's field (dashed where it leaves the image) and the layer's mean map."""
+        """Image with the unit's field (grey: padding outside the image) beside the layer's mean map."""
         st, layer = self._state(), self.layer.value
         rf, y, x = self._fields[layer], self.y.value, self.x.value
         top, left, bottom, right = rf.box(y, x)
-        img = st["picture"]
-        H, W = img.shape[:2]
-        fig = Figure(figsize=(9, 4.4))
-        a, b = fig.subplots(1, 2)
-        show_image(img, a, title=f"{layer} unit ({y}, {x}) sees {rf.size[0]}x{rf.size[1]} pixels")
-        a.add_patch(Rectangle((left - 0.5, top - 0.5), rf.size[1], rf.size[0], fill=False, edgecolor="red",
-                              lw=2, ls="--" if top < 0 or left < 0 or bottom > H or right > W else "-"))
-        a.set_xlim(min(-0.5, left - 1.5), max(W - 0.5, right + 0.5))
-        a.set_ylim(max(H - 0.5, bottom + 0.5), min(-0.5, top - 1.5))
-        m = st["maps"][layer].mean(0).numpy()
-        b.imshow(m, cmap="viridis", interpolation="nearest")
-        b.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="red", lw=2))
-        b.set_title(f"{layer}: mean over its {st['maps'][layer].shape[0]} maps ({m.shape[0]}x{m.shape[1]})")
-        b.set_axis_off()
-        fig.tight_layout()
-        self._show(fig)
+        maps = st["maps"][layer]
+        c, h, w = maps.shape
+        pic = pixels(st["picture"])
+        H, W = pic.shape[:2]
+        # the left view spans every field of the layer, so that the image stays put while the unit moves
+        t0, l0 = min(0, rf.box(0, 0)[0]), min(0, rf.box(0, 0)[1])
+        b0, r0 = max(H, rf.box(h - 1, w - 1)[2]), max(W, rf.box(h - 1, w - 1)[3])
+        f, g = max(1, 320 // max(b0 - t0, r0 - l0)), max(1, 320 // max(h, w))
+        xb = 10 + (r0 - l0) * f + 30  # where the map starts
+        img, draw = sheet(max(xb + w * g, 560) + 10, 36 + max((b0 - t0) * f, h * g) + 8)
+        draw.rectangle((10, 36, 9 + (r0 - l0) * f, 35 + (b0 - t0) * f), fill=(215, 215, 215))
+        paste(img, enlarge(pic, f), 10 - l0 * f, 36 - t0 * f)
+        draw.rectangle((10 + (left - l0) * f, 36 + (top - t0) * f, 9 + (right - l0) * f, 35 + (bottom - t0) * f),
+                       outline=RED, width=2)
+        paste(img, enlarge(colours(maps.mean(0).numpy()), g), xb, 36)
+        draw.rectangle((xb + x * g, 36 + y * g, xb + (x + 1) * g - 1, 36 + (y + 1) * g - 1), outline=RED, width=2)
+        text(draw, (10, 8), f"{layer} unit ({y}, {x}) sees {rf.size[0]}x{rf.size[1]} pixels", 13)
+        text(draw, (xb, 8), f"{layer}: mean of its {c} maps ({h}x{w})", 13)
+        self._picture(png(img))
         self.caption.value = (f"field: size {rf.size}, stride {rf.stride}, start {rf.start}; this unit covers rows "
                               f"{top}…{bottom - 1}, columns {left}…{right - 1} "
-                              f"(a dashed box reaches into the padding outside the image)")
-        self.message.value = ""
+                              f"(grey: the padding outside the image)")
+        self._idle()
 
 
 class PatchesPanel(Panel):
@@ -98,16 +99,17 @@ class PatchesPanel(Panel):
         self._results: dict = {}
         self.layer = widgets.Dropdown(options=list(layers), description="layer")
         self.channel = widgets.IntSlider(0, 0, 1, description="channel")
-        self.widget = widgets.VBox([widgets.HBox([self.layer, self.channel]), self.view, self.message])
+        self._layout(widgets.HBox([self.layer, self.channel]))
         self.layer.observe(self._guard(self._on_layer), "value")
         self.channel.observe(self._guard(lambda change: self._timed_render()), "value")
         self._guard(self._on_layer)(None)
 
     def result(self, layer: str | None = None):
-        """The TopPatches of a layer (computed on first use)."""
+        """The TopPatches of a layer (searched on first use, with a progress bar)."""
         layer = layer or self.layer.value
         if layer not in self._results:
-            self._results[layer] = top_patches(self.net, self.dataset, layer, k=self.k, batch_size=self.batch_size)
+            update = self._busy(f"searching {len(self.dataset):,} images for the top patches of {layer}")
+            self._results[layer] = search_patches(self.net, self.dataset, layer, self.k, self.batch_size, update)
         return self._results[layer]
 
     def _on_layer(self, change):
@@ -119,14 +121,14 @@ class PatchesPanel(Panel):
         """The k crops of the chosen channel, best first, as one image."""
         tp, ch = self.result(), self.channel.value
         crops = tp.crops(ch)
-        fig = Figure(figsize=(5, 5.4))
-        ax = fig.add_axes((0.02, 0.02, 0.96, 0.88))
-        ax.imshow(patch_mosaic(crops), interpolation="nearest")
-        ax.set_axis_off()
+        mosaic = pixels(patch_mosaic(crops))
+        f = fit(mosaic, 360, 360)
         vals = tp.values[ch][: len(crops)]
-        ax.set_title(f"{tp.layer} channel {ch}: top {len(crops)} of {len(self.dataset)} images\n"
-                     f"field {tp.rf.size[0]}x{tp.rf.size[1]} px; "
-                     f"activations {float(vals[-1]):.2f}…{float(vals[0]):.2f}",
-                     fontsize=9)
-        self._show(fig)
-        self.message.value = ""
+        lines = [f"{tp.layer} channel {ch}: top {len(crops)} of {len(self.dataset):,} images",
+                 f"field {tp.rf.size[0]}x{tp.rf.size[1]} px; activations {float(vals[-1]):.2f}…{float(vals[0]):.2f}"]
+        img, draw = sheet(max(mosaic.shape[1] * f, *(width(t, 12) for t in lines)) + 20, mosaic.shape[0] * f + 50)
+        for i, t in enumerate(lines):
+            text(draw, (img.width // 2, 6 + 17 * i), t, 12, anchor="mt")
+        paste(img, enlarge(mosaic, f), (img.width - mosaic.shape[1] * f) // 2, 42)
+        self._picture(png(img))
+        self._idle()

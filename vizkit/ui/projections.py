@@ -11,10 +11,11 @@ from torch import nn
 
 from ..attribute import backprop, deconvnet, guided_backprop
 from ..hooks import layers_of_type
-from ..inspect import activations, receptive_field, top_patches
+from ..inspect import activations, receptive_field
 from ..inspect.patches import crop_box
 from ..plot import patch_mosaic, projection_rgb
-from ._panel import Panel, check_layers, check_net, dataset_panel, map_layers, model_inputs
+from ._draw import above, text
+from ._panel import Panel, check_layers, check_net, dataset_panel, map_layers, model_inputs, search_patches
 
 METHODS = {"deconvnet": deconvnet, "backprop": backprop, "guided backprop": guided_backprop}
 MAP_TYPES = (nn.Conv2d, nn.MaxPool2d)
@@ -39,13 +40,13 @@ class ProjectionPanel(Panel):
         first = next(iter(self._inputs))
         self._maps: dict = {first: map_layers(net, self._inputs[first], layers, "ProjectionPanel")}
         self._done: dict = {}
+        self._fields: dict = {}  # layer -> its receptive field (tracing the net takes ~0.1 s)
         self.image = widgets.Dropdown(options=list(self.images), description="image")
         self.layer = widgets.Dropdown(options=list(layers), value=layers[-1], description="layer")
         self.channel = widgets.IntSlider(0, 0, 1, description="channel", continuous_update=False)
         self.show = widgets.ToggleButtons(options=["side by side", *METHODS], description="show")
         self.caption = widgets.HTML()
-        self.widget = widgets.VBox([widgets.HBox([self.image, self.layer, self.channel]), self.show,
-                                    self.progress, self.view, self.caption, self.message])
+        self._layout(widgets.HBox([self.image, self.layer, self.channel]), self.show, below=[self.caption])
         for w in (self.image, self.layer):
             w.observe(self._guard(self._on_layer), "value")
         for w in (self.channel, self.show):
@@ -68,6 +69,7 @@ class ProjectionPanel(Panel):
         key = (self.image.value, self.layer.value, self.channel.value)
         if key not in self._done:
             x, _ = self._input()
+            self._busy(f"projecting {self.layer.value} channel {self.channel.value} back to the pixels")
             self._done[key] = {m: f(self.net, x, self.layer.value, self.channel.value) for m, f in METHODS.items()}
         return self._done[key]
 
@@ -81,7 +83,7 @@ class ProjectionPanel(Panel):
             ax.set_axis_off()
             ax.set_title(m or " ", fontsize=10)
         fig.tight_layout()
-        return fig, {"axes": axes, "images": ims, "box": box}
+        return fig, {"axes": axes, "images": ims, "box": box, "dynamic": [*ims, box]}
 
     def render(self) -> None:
         """The image with the unit's receptive field, and the projections."""
@@ -94,12 +96,13 @@ class ProjectionPanel(Panel):
         parts = self._figure(("projection", *shown), lambda: self._build(shown))
         picture = self.net.deprocess(x)
         parts["images"][0].set_data(picture.repeat(3, 2) if picture.shape[2] == 1 else picture)
-        parts["axes"][0].set_title(self.image.value, fontsize=10)
-        top, left, bottom, right = receptive_field(self.net, layer).box(y, xx)
+        if layer not in self._fields:
+            self._fields[layer] = receptive_field(self.net, layer)
+        top, left, bottom, right = self._fields[layer].box(y, xx)
         parts["box"].set_bounds(left - 0.5, top - 0.5, right - left, bottom - top)
         for im, m in zip(parts["images"][1:], shown):
             im.set_data(projection_rgb(proj[m]))
-        self._redraw()
+        self._redraw(lambda draw: text(draw, above(parts["axes"][0]), self.image.value, 12, anchor="mb"))
         self.caption.value = (f"{layer} channel {ch}, strongest unit at ({y}, {xx}), activation "
                               f"{float(a[y, xx]):.3f}; red box: its receptive field. Zero is white (mid-grey for "
                               "colour images); each projection is scaled by its own largest value.")
@@ -120,8 +123,7 @@ class TopProjectionsPanel(Panel):
         self._proj: dict = {}
         self.layer = widgets.Dropdown(options=list(layers), description="layer")
         self.channel = widgets.IntSlider(0, 0, 1, description="channel", continuous_update=False)
-        self.widget = widgets.VBox([widgets.HBox([self.layer, self.channel]), self.progress, self.view,
-                                    self.message])
+        self._layout(widgets.HBox([self.layer, self.channel]))
         self.layer.observe(self._guard(self._on_layer), "value")
         self.channel.observe(self._guard(lambda change: self._timed_render()), "value")
         self._guard(self._on_layer)(None)
@@ -130,9 +132,8 @@ class TopProjectionsPanel(Panel):
         """TopPatches of a layer (searched on first use)."""
         layer = layer or self.layer.value
         if layer not in self._tops:
-            self._busy(f"searching {len(self.dataset)} images for the top patches of {layer}")
-            self._tops[layer] = top_patches(self.net, self.dataset, layer, k=self.k, batch_size=self.batch_size,
-                                            progress=False)
+            update = self._busy(f"searching {len(self.dataset):,} images for the top patches of {layer}")
+            self._tops[layer] = search_patches(self.net, self.dataset, layer, self.k, self.batch_size, update)
         return self._tops[layer]
 
     def crops(self, layer: str | None = None, channel: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -165,7 +166,8 @@ class TopProjectionsPanel(Panel):
         a, b = fig.add_axes((0.01, 0.02, 0.48, 0.84)), fig.add_axes((0.51, 0.02, 0.48, 0.84))
         parts = {"patches": a.imshow(np.ones(shape), interpolation="nearest"),
                  "projections": b.imshow(np.ones(shape), interpolation="nearest"),
-                 "title": fig.suptitle(" ", fontsize=10)}
+                 "width": fig.bbox.width}
+        parts["dynamic"] = [parts["patches"], parts["projections"]]
         a.set_title("top patches", fontsize=10)
         b.set_title("their deconvnet projections", fontsize=10)
         for ax in (a, b):
@@ -180,7 +182,7 @@ class TopProjectionsPanel(Panel):
         parts = self._figure(("top projections", left.shape), lambda: self._build(left.shape))
         parts["patches"].set_data(left)
         parts["projections"].set_data(right)
-        parts["title"].set_text(f"{tp.layer} channel {self.channel.value}: top {len(patches)} of {len(self.dataset)} "
-                                f"images, field {tp.rf.size[0]}x{tp.rf.size[1]} px")
-        self._redraw()
+        title = (f"{tp.layer} channel {self.channel.value}: top {len(patches)} of {len(self.dataset):,} images, "
+                 f"field {tp.rf.size[0]}x{tp.rf.size[1]} px")
+        self._redraw(lambda draw: text(draw, (parts["width"] / 2, 4), title, 12, anchor="ma"))
         self._idle()

@@ -15,7 +15,8 @@ from ..attribute import heat_maps
 from ..attribute.occlusion import occlusion_probs
 from ..hooks import frozen, layers_of_type, resolve, resolve_target
 from ..inspect import activations
-from ..plot import heat_rgb, label_colors, label_legend
+from ..plot import heat_rgb, label_colors
+from ._draw import above, text
 from ._panel import Panel, check_layers, check_net, map_layers, model_inputs
 
 PREDICTED = "predicted class"
@@ -76,9 +77,8 @@ class OcclusionPanel(_ImagesPanel):
         self.fill = widgets.Dropdown(options=fills, value=fill, description="fill")
         self._probs: dict = {}
         self.caption = widgets.HTML()
-        self.widget = widgets.VBox([widgets.HBox([self.image, self.target]),
-                                    widgets.HBox([self.window, self.stride, self.fill]),
-                                    self.progress, self.view, self.caption, self.message])
+        self._layout(widgets.HBox([self.image, self.target]), widgets.HBox([self.window, self.stride, self.fill]),
+                     below=[self.caption])
         for w in (self.image, self.window, self.stride, self.fill, self.target):
             w.observe(self._guard(lambda change: self._timed_render()), "value")
         self._guard(self._timed_render)()
@@ -95,7 +95,7 @@ class OcclusionPanel(_ImagesPanel):
 
     def _build(self, shape):
         fig = Figure(figsize=(11, 3.5), dpi=80)
-        a, b, c = (fig.add_axes(r) for r in ((0.0, 0.05, 0.27, 0.8), (0.3, 0.05, 0.3, 0.8), (0.6, 0.05, 0.27, 0.8)))
+        a, b, c = (fig.add_axes(r) for r in ((0.0, 0.05, 0.26, 0.8), (0.28, 0.05, 0.3, 0.8), (0.65, 0.05, 0.24, 0.8)))
         h, w = self.net.input_size
         parts = {"axes": (a, b, c), "image": a.imshow(np.zeros((h, w, 3)), interpolation="nearest"),
                  "box": a.add_patch(Rectangle((0, 0), 1, 1, fill=True, facecolor="red", alpha=0.35, edgecolor="red",
@@ -103,6 +103,7 @@ class OcclusionPanel(_ImagesPanel):
                  "map": b.imshow(np.zeros(shape), cmap="viridis", vmin=0, vmax=1, interpolation="nearest"),
                  "labels": c.imshow(np.zeros((*shape, 3)), interpolation="nearest")}
         fig.colorbar(parts["map"], ax=b, fraction=0.046, pad=0.03)
+        parts["dynamic"] = [parts["image"], parts["box"], parts["map"], parts["labels"]]
         a.set_title("most damaging window")
         c.set_title("most probable label")
         for ax in (a, b, c):
@@ -123,13 +124,18 @@ class OcclusionPanel(_ImagesPanel):
         parts["image"].set_data(picture.repeat(3, 2) if picture.shape[2] == 1 else picture)
         parts["box"].set_bounds(j * st - 0.5, i * st - 0.5, win, win)
         parts["map"].set_data(pmap.numpy())
-        b.set_title(f"p({name}) with the window there", fontsize=10)
         labels = probs.argmax(0)
         parts["labels"].set_data(label_colors(labels, self.net.classes))
-        if c.get_legend() is not None:
-            c.get_legend().remove()
-        label_legend(c, labels, self.net.classes)
-        self._redraw()
+
+        def write(draw):  # the title and the legend of the classes present, with PIL: they change every time
+            text(draw, above(b), f"p({name}) with the window there", 13, anchor="mb")
+            x, y = c.bbox.x1 + 8, c.figure.bbox.height - c.bbox.y1
+            for k in sorted(set(labels.flatten().tolist())):
+                colour = tuple(int(v * 255) for v in label_colors(np.array([k]), self.net.classes)[0])
+                draw.rectangle((x, y + 2, x + 9, y + 11), fill=colour)
+                text(draw, (x + 14, y), self.net.classes[k] if k < len(self.net.classes) else str(k), 10)
+                y += 15
+        self._redraw(write)
         self.caption.value = (f"p({name}) = {float(p0[t]):.3f} unoccluded; {float(pmap.min()):.3f} at its lowest, "
                               f"window at row {i * st}, column {j * st}; map {pmap.shape[0]}x{pmap.shape[1]} "
                               f"({win}x{win} window, stride {st})")
@@ -158,9 +164,7 @@ class SaliencyPanel(_ImagesPanel):
         self.smooth = widgets.IntSlider(smooth, 2, 64, description="samples", continuous_update=False)
         self.overlay = widgets.Checkbox(True, description="over the image")
         self._maps: dict = {}
-        self.widget = widgets.VBox([widgets.HBox([self.image, self.target, self.layer]),
-                                    widgets.HBox([self.smooth, self.overlay]), self.progress, self.view,
-                                    self.message])
+        self._layout(widgets.HBox([self.image, self.target, self.layer]), widgets.HBox([self.smooth, self.overlay]))
         for w in (self.image, self.target, self.layer, self.smooth, self.overlay):
             w.observe(self._guard(lambda change: self._timed_render()), "value")
         self._guard(self._timed_render)()
@@ -185,15 +189,15 @@ class SaliencyPanel(_ImagesPanel):
         return self._maps[key]
 
     def _build(self, n: int):
-        fig = Figure(figsize=(12, 2.9), dpi=80)
+        fig = Figure(figsize=(11.2, 2.8), dpi=80)
         axes = fig.subplots(1, 1 + n)
         h, w = self.net.input_size
         ims = [ax.imshow(np.zeros((h, w, 3)), interpolation="nearest") for ax in axes]
         for ax in axes:
             ax.set_axis_off()
-            ax.set_title(" ", fontsize=9)
+            ax.set_title(" ", fontsize=9)  # room for the titles, written with PIL
         fig.tight_layout()
-        return fig, {"axes": axes, "images": ims}
+        return fig, {"axes": axes, "images": ims, "dynamic": ims}
 
     def render(self) -> None:
         """The image and one map per method (bright: where the class's evidence lies)."""
@@ -204,10 +208,10 @@ class SaliencyPanel(_ImagesPanel):
         parts = self._figure(("saliency", len(maps)), lambda: self._build(len(maps)))
         name = self.net.classes[t] if t < len(self.net.classes) else f"class {t}"
         parts["images"][0].set_data(picture.repeat(3, 2) if picture.shape[2] == 1 else picture)
-        parts["axes"][0].set_title(f"{name} (p = {float(probs[t]):.2f})", fontsize=11)
-        for ax, im, (m, heat) in zip(parts["axes"][1:], parts["images"][1:], maps.items()):
+        titles = [f"{name} (p = {float(probs[t]):.2f})"]
+        for im, (m, heat) in zip(parts["images"][1:], maps.items()):
             rgb = heat_rgb(heat)
             im.set_data(0.45 * grey + 0.55 * rgb if self.overlay.value else rgb)
-            ax.set_title(m + (f" (at {self.layer.value})" if "CAM" in m else ""), fontsize=9)
-        self._redraw()
+            titles.append(m + (f" (at {self.layer.value})" if "CAM" in m else ""))
+        self._redraw(lambda draw: [text(draw, above(ax), s, 12, anchor="mb") for ax, s in zip(parts["axes"], titles)])
         self._idle()

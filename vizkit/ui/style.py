@@ -12,7 +12,7 @@ from ..optimize import style_transfer, synthesize_texture
 from ..optimize.style import default_layers, image_pixels
 from ..plot import show_image
 from ._panel import check_dict, check_layers, check_net, uploaded_image
-from .optimize import OptimizePanel, preview_png
+from .optimize import OptimizePanel
 
 
 def _pictures(net, images, owner: str, size: int) -> dict:
@@ -103,7 +103,7 @@ class TexturePanel(_StylePanel):
         self._show(fig)
         final = ", ".join(f"{n.replace('gram ', '')} {v[-1]:.1e}" for n, v in result.terms.items())
         self.message.value = f"final Gram errors: {final}; {result.seconds:.1f} s"
-        self.preview.value = preview_png(result.image)
+        self.show_preview(result.image)
 
 
 class StylePanel(_StylePanel):
@@ -163,4 +163,4 @@ class StylePanel(_StylePanel):
         content = result.terms[f"features {self.content_layer.value}"][-1]
         style = sum(v[-1] for k, v in result.terms.items() if k.startswith("gram "))
         self.message.value = f"content error {content:.3f}, style (Gram) error {style:.2e}; {result.seconds:.1f} s"
-        self.preview.value = preview_png(result.image)
+        self.show_preview(result.image)

@@ -6,11 +6,14 @@ import math
 
 import ipywidgets as widgets
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from PIL import Image
 
 from .._check import integer
 from ..plot import mosaic
 from ..train import History
+from ._draw import colours, paste, png, sheet, text
 from ._panel import Panel, check_dict, choose
 
 
@@ -43,11 +46,13 @@ class TrainingReplayPanel(Panel):
         self.layer = widgets.Dropdown(options=layers, value=layer, description="layer")
         self.probe = widgets.IntSlider(0, 0, min(probes) - 1, description="image", disabled=min(probes) == 1)
         self.caption = widgets.HTML()
-        self.widget = widgets.VBox([widgets.HBox([self.snapshot, self.layer, self.probe]), self.caption,
-                                    self.view, self.message])
+        self._drawn: dict[str, dict] = {}
+        self._layout(widgets.HBox([self.snapshot, self.layer, self.probe]), self.caption)
         for w in (self.snapshot, self.layer, self.probe):
             w.observe(self._guard(lambda change: self._timed_render()), "value")
         self._guard(self._timed_render)()
+        for name in layers:  # each layer's curves once now (~0.1 s each), so that choosing a layer only redraws
+            self._guard(self._curves)(name)
 
     @staticmethod
     def _probes(run: str, i: int, snap: dict, layers: list[str]) -> int:
@@ -59,36 +64,53 @@ class TrainingReplayPanel(Panel):
                              f"the first one does ({layers})")
         return min(len(snap["maps"][a]) for a in layers)
 
+    def _curves(self, layer: str) -> dict:
+        """The sparsity and dead-fraction curves of a layer for every run, drawn once by matplotlib into an
+        (h, 720, 3) array, with where its axes lie (to mark the epoch shown)."""
+        if layer not in self._drawn:
+            fig = Figure(figsize=(9, 2.9), dpi=80)
+            axes = fig.subplots(1, 2, gridspec_kw=dict(left=0.08, right=0.98, bottom=0.17, top=0.95, wspace=0.28))
+            for ax, key in zip(axes, ("sparsity", "dead")):
+                for name, h in self.runs.items():
+                    ax.plot(*h.series(key, layer), marker=".", label=name)
+                ax.set_ylim(-0.02, 1.02)
+                ax.set_xlabel("epoch")
+                ax.set_ylabel("fraction of activations ≤ 0" if key == "sparsity" else "fraction of dead filters")
+                ax.legend(fontsize=7)
+            canvas = FigureCanvasAgg(fig)
+            canvas.draw()
+            height = canvas.get_width_height()[1]
+            self._drawn[layer] = {"array": np.asarray(canvas.buffer_rgba())[..., :3].copy(),
+                                  "axes": [(ax.transData, height - ax.bbox.y1, height - ax.bbox.y0) for ax in axes]}
+        return self._drawn[layer]
+
     def render(self) -> None:
         """Maps of each run at the chosen snapshot (rows), then sparsity and dead-fraction curves."""
         layer, i, img = self.layer.value, self.snapshot.value, self.probe.value
-        n = len(self.runs)
-        fig = Figure(figsize=(10, 2.6 * n + 2.6))
-        gs = fig.add_gridspec(n + 1, 2, height_ratios=[2.6] * n + [2.4])
-        epochs = []
-        for row, (name, h) in enumerate(self.runs.items()):
+        rows, epochs = [], []
+        for name, h in self.runs.items():
             s = h.snapshots[min(i, len(h.snapshots) - 1)]
             epochs.append(s["epoch"])
             maps = s["maps"][layer][img].float()[: self.max_maps]
-            ax = fig.add_subplot(gs[row, :])
-            cols = math.ceil(math.sqrt(2.5 * len(maps)))
-            ax.imshow(np.ma.masked_invalid(mosaic(maps, cols)), cmap="viridis", vmin=0, vmax=1,
-                      interpolation="nearest")
-            ax.set_axis_off()
+            grid = Image.fromarray(colours(mosaic(maps, math.ceil(math.sqrt(2.5 * len(maps)))), "viridis", 0, 1))
+            scale = min(700 / grid.width, 170 / grid.height)
             acc = "" if s["accuracy"] is None else f", training accuracy {s['accuracy']:.0%}"
-            ax.set_title(f"{name} — epoch {s['epoch']:.2f}: {s['sparsity'][layer]:.0%} zeros, "
-                         f"{s['dead'][layer]:.0%} dead filters{acc}", fontsize=9)
-        for col, key in enumerate(("sparsity", "dead")):
-            ax = fig.add_subplot(gs[n, col])
-            for name, h in self.runs.items():
-                x, y = h.series(key, layer)
-                ax.plot(x, y, marker=".", label=name)
-            ax.axvline(epochs[0], color="grey", lw=0.8, ls="--")
-            ax.set_ylim(-0.02, 1.02)
-            ax.set_xlabel("epoch")
-            ax.set_ylabel("fraction of activations ≤ 0" if key == "sparsity" else "fraction of dead filters")
-            ax.legend(fontsize=7)
-        fig.tight_layout()
-        self._show(fig)
+            rows.append((f"{name} — epoch {s['epoch']:.2f}: {s['sparsity'][layer]:.0%} zeros, "
+                         f"{s['dead'][layer]:.0%} dead filters{acc}",
+                         grid.resize((round(grid.width * scale), round(grid.height * scale)), Image.NEAREST)))
+        curves = self._curves(layer)
+        top = sum(22 + g.height + 8 for _, g in rows)
+        pic, draw = sheet(720, top + curves["array"].shape[0])
+        y = 4
+        for title, grid in rows:
+            text(draw, (360, y), title, 12, anchor="mt")
+            paste(pic, grid, (720 - grid.width) // 2, y + 20)
+            y += 22 + grid.height + 8
+        paste(pic, curves["array"], 0, top)
+        for to_pixels, upper, lower in curves["axes"]:  # the epoch shown, on both plots
+            x = to_pixels.transform((epochs[0], 0))[0]
+            for y0 in np.arange(top + upper, top + lower, 8):
+                draw.line((x, y0, x, min(y0 + 4, top + lower)), fill=(128, 128, 128))
+        self._picture(png(pic))
         self.caption.value = f"layer <b>{layer}</b>, probe image {img}, snapshot {i}"
-        self.message.value = ""
+        self._idle()
