@@ -297,6 +297,9 @@ def _use(page, panel: int, control: dict, upload: Path, timeout_s: float) -> Con
     idle_ms = (time.monotonic() - start) * 1000
     t_press = page.evaluate("t0 => window.__vk.events.find(t => t >= t0) ?? t0", t0)
     pictures = _pictures_since(page, t0, panel)
+    if control["kind"] == "checkbox":   # put it back: unticking every layer box would leave nothing to run
+        _act(page, control, upload)
+        wait_idle(page, timeout_s)
     return ControlUse(panel, control["label"], action, (pictures[0] - t_press) if pictures else None, idle_ms)
 
 
