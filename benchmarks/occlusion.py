@@ -1,34 +1,78 @@
-"""Occlusion maps (Zeiler & Fergus) three ways, on AlexNet and VGG16 at 224 px with a real photo:
+"""Occlusion maps (Zeiler & Fergus) by brute force, by Captum, and by vizkit's incremental engine (Krypton):
 
-  vizkit  vk.occlusion(net, x, target, window, stride, fill="mean", batch_size=B): occluded copies
-          run B at a time;
-  naive   one forward pass per window position (clone, fill the square with 0, softmax);
-  captum  captum.attr.Occlusion on a forward function returning softmax probabilities, with
-          baselines 0 and each --captum-ppe value of perturbations_per_eval (the best one is reported).
+  brute   vk.occlusion: occluded copies run through the whole network, --batch-size at a time;
+  captum  captum.attr.Occlusion on a forward returning softmax probabilities (baseline 0, the dataset
+          mean in model input), perturbations_per_eval --captum-ppe;
+  exact   vizkit.attribute.incremental.incremental_occlusion: Krypton's incremental inference, each
+          layer recomputing only the occluder's projective field (the same map, to float precision);
+  approx  the same with approximate=True: adaptive drill-down (--coarse, --tolerance) and, if asked,
+          projective-field thresholding (--threshold); its SSIM against the exact map is printed;
+          --sweep times more settings (threshold:tolerance) and prints their SSIM;
+  naive   (opt-in) one forward pass per window position.
 
-The target is the top class of the unoccluded image. All three compute the same thing, and the
-script asserts it on the timed runs' results: vizkit's map equals the naive loop's, and Captum's
-per-pixel attribution (the drop in probability averaged over the windows that cover each pixel)
-equals vizkit.attribute.to_pixels(p_unoccluded - map). Weights are random (pretrained=False,
-seed 0): the timings do not depend on them. Timings are interleaved (vizkit, naive, captum...,
-vizkit, ...) so drift in the machine's speed hits all methods; the best of --repeats is kept.
-The default window 16 / stride 4 (53 x 53 = 2,809 positions, the setting of Nakandala et al.'s
-Krypton) takes many minutes per method on a few CPU cores; --quick uses stride 16
-(14 x 14 = 196 positions).
+Models: torchvision AlexNet and VGG16 at 224 px on a real photo (weights random, pretrained=False,
+seed 0: timings do not depend on them, but their maps are noisier than a trained net's, which is what
+the SSIM of approx is measured on), and the bundled, trained fashion-cnn on a Fashion-MNIST test image.
+The target is the top class of the unoccluded image. The ImageNet setting is Nakandala et al.'s
+(window 16, stride 4: 53 x 53 = 2,809 positions; they report 5.4x for the exact map and 34.5x with
+both approximations at SSIM >= 0.9 for VGG16 on a CPU); fashion-cnn uses window 7, stride 1 (22 x 22).
 
-    python benchmarks/occlusion.py [--quick] [--models alexnet vgg16] [--window 16] [--stride 4]
-        [--batch-size B] [--captum-ppe 1 16 64] [--repeats 1] [--threads N] [--device cpu|cuda]
+The script asserts that exact equals brute force (1e-5 in probability) and, where the stride divides
+H - window, that Captum's per-pixel attribution is vizkit.attribute.to_pixels(p0 - map). Brute force and
+Captum take minutes per model at stride 4 on a few cores: --baseline-stride S times them (and naive) at
+stride S instead and scales their time by the number of positions (their cost per position does not
+depend on the stride; the rows say so). Peak memory is the largest rise of this process's resident
+memory during a method (sampled every 2 ms), over where it started.
+
+    python benchmarks/occlusion.py [--models vgg16 alexnet fashion-cnn] [--window W] [--stride S]
+        [--methods brute captum exact approx] [--baseline-stride S2] [--threshold T] [--coarse C]
+        [--tolerance E] [--sweep T:E ...] [--batch-size B] [--captum-ppe 16] [--repeats 1] [--threads N]
+        [--device cpu|cuda] [--quick]
 """
 
 import argparse
-import resource
+import os
+import threading
+import time
 
+import numpy as np
 import torch
-from _timing import best_of
+from _timing import add_machine_options, apply_machine_options
 from captum.attr import Occlusion
 
 import vizkit as vk
 from vizkit.attribute import to_pixels
+from vizkit.attribute.incremental import Incremental, _default_batch, incremental_occlusion, incremental_scan, ssim
+from vizkit.attribute.occlusion import fill_value
+from vizkit.hooks import frozen
+
+DEFAULTS = {"fashion-cnn": (7, 1)}  # (window, stride); ImageNet models: Krypton's 16, 4
+
+
+class PeakMemory:
+    """Context manager: .mib is the largest rise of resident memory (MiB) while the block ran."""
+
+    def __enter__(self):
+        self.start = self.peak = self._rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+        self.mib = (self.peak - self.start) / 2**20
+
+    def _watch(self):
+        while not self._stop.wait(0.002):
+            self.peak = max(self.peak, self._rss())
+
+    @staticmethod
+    def _rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def naive(model, x, target, window, stride, h, w):
@@ -51,86 +95,158 @@ def captum(model, x, target, window, stride, ppe):
                          baselines=0.0, target=target, perturbations_per_eval=ppe).cpu()
 
 
-def bench(name, args):
-    """Time the three, then check that they agree; a dict of positions and seconds per method."""
+def load(name):
+    """(net, x): the bundled fashion-cnn on a test image, or a torchvision model (random weights) on a photo."""
     torch.manual_seed(0)
+    if name == "fashion-cnn":
+        net = vk.load(name)
+        return net, net.preprocess(vk.FashionMNIST(train=False)[0][0])
     net = vk.load(name, pretrained=False)
+    return net, net.preprocess(vk.sample_image("china"))
+
+
+def bench(name, args, sync):
+    """Time the methods on one model, check that they agree: a dict of results for the table."""
+    net, x = load(name)
     net.model.to(args.device).eval()
-    x = net.preprocess(vk.sample_image("china"))
+    x = x.to(args.device)
     H, W = x.shape[2:]
-    win, st = args.window, args.stride
+    win, st = args.window or DEFAULTS.get(name, (16, 4))[0], args.stride or DEFAULTS.get(name, (16, 4))[1]
+    base_st = args.baseline_stride or st
     with torch.no_grad():
-        p0 = torch.softmax(net.model(x), 1)[0]  # also a warm-up pass
+        p0 = torch.softmax(net.model(x), 1)[0].cpu()  # also a warm-up pass
     t = int(p0.argmax())
-    h, w = (H - win) // st + 1, (W - win) // st + 1
+
+    def grid(s):
+        return (H - win) // s + 1, (W - win) // s + 1
+
+    h, w = grid(st)
+    bh, bw = grid(base_st)
+    approx_options = dict(approximate=True, threshold=args.threshold, coarse=args.coarse, tolerance=args.tolerance)
     runs = {
-        "vizkit": lambda: vk.occlusion(net, x, t, win, st, fill="mean", batch_size=args.batch_size,
-                                       progress=False),
-        "naive": lambda: naive(net.model, x, t, win, st, h, w),
-        **{f"captum{p}": (lambda p=p: captum(net.model, x, t, win, st, p)) for p in args.captum_ppe},
+        "brute": (base_st, lambda: vk.occlusion(net, x, t, win, base_st, fill="mean", batch_size=args.batch_size,
+                                                progress=False)),
+        "captum": (base_st, lambda: captum(net.model, x, t, win, base_st, args.captum_ppe)),
+        "naive": (base_st, lambda: naive(net.model, x, t, win, base_st, bh, bw)),
+        "exact": (st, lambda: incremental_occlusion(net, x, t, win, st, batch_size=args.batch_size, progress=False)),
+        "approx": (st, lambda: incremental_occlusion(net, x, t, win, st, batch_size=args.batch_size, progress=False,
+                                                     **approx_options)),
     }
-    times = {k: [] for k in runs}
-    results = {}
-    for _ in range(args.repeats):
-        for k, fn in runs.items():
-            times[k].append(best_of(lambda k=k, fn=fn: results.__setitem__(k, fn()), repeats=1))
-    grid = results["vizkit"]
-    # Random weights give a near-uniform softmax, so the signal (the largest drop in probability) is
-    # tiny: tolerances are 1 % of it (plus a few float32 ulps of p0), not assert_close's defaults.
-    signal = float((p0[t].cpu() - grid).abs().max())
-    tol = dict(rtol=0, atol=1e-2 * signal + 4 * torch.finfo().eps * float(p0[t]))
-    torch.testing.assert_close(grid, results["naive"], **tol)
-    errs = [float((grid - results["naive"]).abs().max())]
-    # Captum shifts ceil((H - window) / stride) + 1 times, with a cropped last window when stride
-    # does not divide H - window: only then are its positions vizkit's.
-    if (H - win) % st == 0 and (W - win) % st == 0:
-        expected = to_pixels(float(p0[t]) - grid, win, st, (H, W)).expand(x.shape[1], H, W)
-        for p in args.captum_ppe:
-            torch.testing.assert_close(results[f"captum{p}"][0], expected, **tol)
-            errs.append(float((results[f"captum{p}"][0] - expected).abs().max()))
-        captum_note = f"captum = per-pixel mean of p0 - map: max error {max(errs[1:]):.1e}"
-    else:
-        captum_note = f"captum not compared: {st} does not divide {H} - {win}, so it adds cropped edge windows"
-    print(f"{name}: class {t}, p0 {float(p0[t]):.2e}, largest drop {signal:.1e}; vizkit = naive: max error "
-          f"{errs[0]:.1e}; {captum_note}")
-    return {"positions": h * w, **{k: min(v) for k, v in times.items()}}
+    runs = {k: v for k, v in runs.items() if k in args.methods}
+    times, peaks, results = {k: [] for k in runs}, {k: 0.0 for k in runs}, {}
+    for _ in range(args.repeats):  # interleaved, so that drift in the machine's speed hits every method
+        for k, (_, fn) in runs.items():
+            with PeakMemory() as mem:
+                sync()
+                start = time.perf_counter()
+                results[k] = fn()
+                sync()
+                times[k].append(time.perf_counter() - start)
+            peaks[k] = max(peaks[k], mem.mib)
+    row = {"positions": h * w, "window": win, "stride": st, "base_stride": base_st, "p0": float(p0[t])}
+    for k, (s, _) in runs.items():  # seconds for the full grid (scaled from the baseline stride's grid)
+        row[k] = min(times[k]) * (h * w) / (grid(s)[0] * grid(s)[1])
+        row[f"{k} MiB"] = peaks[k]
+    notes = []
+    if "brute" in results:
+        ref = results["brute"]
+        exact = results.get("exact") if base_st == st else None
+        if exact is None and ("exact" in runs or "approx" in runs):  # check the engine at the baseline stride
+            exact = incremental_occlusion(net, x, t, win, base_st, progress=False)
+        if exact is not None:
+            err = float((exact - ref).abs().max())
+            assert err <= 1e-5, f"{name}: exact differs from brute force by {err:.1e}"
+            notes.append(f"exact = brute force: max error {err:.1e} (stride {base_st})")
+        if "naive" in results:
+            torch.testing.assert_close(results["naive"], ref, rtol=0, atol=1e-5)
+        if "captum" in results and (H - win) % base_st == 0 and (W - win) % base_st == 0:
+            expected = to_pixels(float(p0[t]) - ref, win, base_st, (H, W)).expand(x.shape[1], H, W)
+            err = float((results["captum"][0] - expected).abs().max())
+            assert err <= 1e-5, f"{name}: Captum differs from vizkit by {err:.1e}"
+            notes.append(f"captum = per-pixel mean of p0 - map: max error {err:.1e}")
+    if "approx" in results and "exact" in results:
+        row["ssim"] = ssim(results["approx"].numpy(), results["exact"].numpy())
+    row["sweep"] = []
+    for setting in args.sweep if "exact" in results else []:  # more approximate settings, timed once each
+        threshold, tolerance = setting.split(":")
+        threshold = None if threshold in ("", "off") else float(threshold)
+        done = []
+        sync()
+        start = time.perf_counter()
+        got = incremental_scan(net, x, win, st, "mean", lambda out: torch.softmax(out.float(), 1)[:, t],
+                               batch_size=args.batch_size, progress=False,
+                               callback=lambda d, n, done=done: done.append(d), approximate=True,
+                               threshold=threshold, coarse=args.coarse, tolerance=float(tolerance))
+        sync()
+        row["sweep"].append((threshold, float(tolerance), time.perf_counter() - start,
+                             ssim(got.numpy(), results["exact"].numpy()), done[-1] / (h * w)))
+    with frozen(net), torch.no_grad():  # the engine's multiply-adds, as a fraction of brute force's
+        engine = Incremental(net, x, (win, win), fill_value(net, "mean"))
+        rows, cols = np.divmod(np.arange(h * w), w)
+        size = args.batch_size or _default_batch(engine)
+        row["bound exact"] = 1 / engine.cost(rows * st, cols * st, size)
+        row["bound thresholded"] = 1 / engine.cost(rows * st, cols * st, size, args.threshold or 0.5)
+    print(f"{name}: class {t}, p0 {float(p0[t]):.2e}; " + "; ".join(notes), flush=True)
+    return row
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models", nargs="+", default=["alexnet", "vgg16"])
-    ap.add_argument("--window", type=int, default=16)
-    ap.add_argument("--stride", type=int, default=4)
+    ap.add_argument("--models", nargs="+", default=["vgg16", "alexnet", "fashion-cnn"])
+    ap.add_argument("--methods", nargs="+", default=["brute", "captum", "exact", "approx"],
+                    choices=["brute", "captum", "exact", "approx", "naive"])
+    ap.add_argument("--window", type=int, help="default: 16 (ImageNet models), 7 (fashion-cnn)")
+    ap.add_argument("--stride", type=int, help="default: 4 (ImageNet models), 1 (fashion-cnn)")
+    ap.add_argument("--baseline-stride", type=int,
+                    help="time brute / captum / naive at this stride and scale to the full grid (quick runs)")
+    ap.add_argument("--threshold", type=float, default=None, help="approx: projective-field threshold (default: off)")
+    ap.add_argument("--coarse", type=int, default=None, help="approx: first grid this many times sparser")
+    ap.add_argument("--tolerance", type=float, default=0.08, help="approx: drill-down tolerance")
+    ap.add_argument("--sweep", nargs="*", default=[], metavar="T:E",
+                    help="more approximate settings to time, threshold:tolerance each (off:0.1: no threshold)")
     ap.add_argument("--batch-size", type=int, default=None, help="vizkit's batch_size (default: its own choice)")
-    ap.add_argument("--captum-ppe", type=int, nargs="+", default=[1, 16, 64],
-                    help="Captum perturbations_per_eval values to try")
+    ap.add_argument("--captum-ppe", type=int, default=16, help="Captum's perturbations_per_eval")
     ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--threads", type=int, help="torch.set_num_threads (default: leave as is)")
-    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--quick", action="store_true", help="stride 16 (14 x 14 positions at window 16)")
+    ap.add_argument("--quick", action="store_true", help="stride 16 for the ImageNet models (14 x 14 positions)")
+    add_machine_options(ap)
     args = ap.parse_args()
-    if args.quick:
-        args.stride = 16
-    if args.device == "cuda" and not torch.cuda.is_available():
-        ap.error("--device cuda: no CUDA device available")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if args.quick and args.stride is None:
+        DEFAULTS.update({m: (16, 16) for m in args.models if m != "fashion-cnn"})
+    sync, dev = apply_machine_options(ap, args)
 
-    rows = {name: bench(name, args) for name in args.models}
-    dev = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
-    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, device {dev}; window {args.window}, "
-          f"stride {args.stride}, vizkit batch {args.batch_size}, best of {args.repeats}; seconds:")
-    print(f"{'model':8} {'positions':>9} {'vizkit':>8} {'naive':>8} {'captum':>8} {'best ppe':>8} "
-          f"{'naive/vizkit':>12} {'captum/vizkit':>13}  captum s per ppe")
+    rows = {name: bench(name, args, sync) for name in args.models}
+    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, device {dev}; best of {args.repeats}; "
+          f"vizkit batch {args.batch_size or 'auto'}, captum ppe {args.captum_ppe}; approx: threshold "
+          f"{args.threshold}, coarse {args.coarse or 'auto'}, tolerance {args.tolerance}")
+    methods = [m for m in ("brute", "captum", "naive", "exact", "approx") if m in args.methods]
+    print(f"{'model':11} {'win/st':>6} {'positions':>9} " + " ".join(f"{m + ' s':>9}" for m in methods)
+          + "".join(f" {'x ' + m:>9}" for m in ("captum", "exact", "approx") if m in methods)
+          + f" {'ssim':>6} {'MAC bound':>10}  peak MiB " + " ".join(methods))
     for name, r in rows.items():
-        ppe = min(args.captum_ppe, key=lambda p: r[f"captum{p}"])
-        each = ", ".join(f"{p}: {r[f'captum{p}']:.2f}" for p in args.captum_ppe)
-        print(f"{name:8} {r['positions']:9d} {r['vizkit']:8.2f} {r['naive']:8.2f} {r[f'captum{ppe}']:8.2f} "
-              f"{ppe:8d} {r['naive'] / r['vizkit']:12.2f} {r[f'captum{ppe}'] / r['vizkit']:13.2f}  {each}")
-    if args.device == "cuda":
-        print(f"peak CUDA memory allocated: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak resident memory of this process (all methods and models together): {rss:.0f} MiB")
+        line = f"{name:11} {r['window']:>3}/{r['stride']:<2} {r['positions']:9d} "
+        line += " ".join(f"{r[m]:9.2f}" for m in methods)
+        for m in ("captum", "exact", "approx"):
+            if m in methods:
+                line += f" {r['brute'] / r[m]:8.2f}x" if "brute" in r else f" {'-':>9}"
+        line += f" {r['ssim']:6.3f}" if "ssim" in r else f" {'-':>6}"
+        line += f" {r['bound exact']:4.1f}/{r['bound thresholded']:4.1f}x "
+        line += " " + " ".join(f"{r[m + ' MiB']:.0f}" for m in methods)
+        print(line)
+    if any(r["sweep"] for r in rows.values()):
+        print(f"\n{'model':11} {'threshold':>9} {'tolerance':>9} {'seconds':>8} {'x brute':>8} {'x exact':>8} "
+              f"{'ssim':>6} {'windows computed':>16}")
+        for name, r in rows.items():
+            for threshold, tolerance, seconds, sim, share in r["sweep"]:
+                vs_brute = f"{r['brute'] / seconds:7.2f}x" if "brute" in r else f"{'-':>8}"
+                print(f"{name:11} {threshold if threshold is not None else '-':>9} {tolerance:9.3g} {seconds:8.2f} "
+                      f"{vs_brute} {r['exact'] / seconds:7.2f}x {sim:6.3f} {share:15.0%}")
+    scaled = [n for n, r in rows.items() if r["base_stride"] != r["stride"]]
+    if scaled:
+        print(f"brute / captum / naive times of {', '.join(scaled)}: measured at stride {args.baseline_stride}, "
+              "scaled by the number of positions")
+    print(f"x method: speed-up over brute force. MAC bound: brute force's multiply-adds over the engine's, exact / "
+          f"with projective-field thresholding at {args.threshold or 0.5} (before drill-down, which cuts the number "
+          "of positions)")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..hooks import frozen, record, resolve_target, run
+from ..hooks import frozen, record
 from ._units import check_channel, one_input, pick_unit
 
 
@@ -81,33 +81,29 @@ def occlusion_scan(net, x, window, stride, fill, forward, batch_size: int | None
 
 
 def occlusion_probs(net, x, window, stride, fill="mean", batch_size: int | None = None, progress: bool = True,
-                    callback=None) -> torch.Tensor:
+                    callback=None, approximate: bool = False) -> torch.Tensor:
     """(K, h, w) softmax probability of every class with the window at each position.
 
-    .argmax(0) is Zeiler & Fergus's map of the most probable label (their Fig. 7e).
+    .argmax(0) is Zeiler & Fergus's map of the most probable label (their Fig. 7e). Computed incrementally
+    (incremental.py, after Krypton: the same numbers as running every occluded image, for chains of layers;
+    other graphs run every image); approximate=True adds adaptive drill-down.
     """
-    def forward(batch):
-        logits = run(net, batch)
-        if logits.dim() != 2:
-            raise ValueError(f"{net.name} gives outputs of shape {tuple(logits.shape)}, not (N, classes) scores")
-        return torch.softmax(logits.float(), dim=1)
+    from .incremental import incremental_probs  # it builds on this module
 
-    return occlusion_scan(net, x, window, stride, fill, forward, batch_size, progress,
-                          callback=callback).permute(2, 0, 1)
+    return incremental_probs(net, x, window, stride, fill, batch_size, progress, callback, approximate=approximate)
 
 
 def occlusion(net, x, target, window, stride, fill="mean", batch_size: int | None = None,
-              progress: bool = True) -> torch.Tensor:
+              progress: bool = True, approximate: bool = False) -> torch.Tensor:
     """(h, w) softmax probability of class target with a window x window square at (i * stride, j * stride).
 
     h = (H - window) // stride + 1 (w likewise); fill: "mean" (the dataset's mean colour, 0 in model
-    input) or a pixel value in [0, 1]. window and stride may also be (h, w) pairs.
+    input) or a pixel value in [0, 1]. window and stride may also be (h, w) pairs. Exact and incremental
+    by default; approximate=True: a faster map by adaptive drill-down (see incremental.py).
     """
-    t = resolve_target(net, target)
-    probs = occlusion_probs(net, x, window, stride, fill, batch_size, progress)
-    if t >= probs.shape[0]:
-        raise ValueError(f"target class index {t} is out of range; {net.name} scores {probs.shape[0]} classes")
-    return probs[t]
+    from .incremental import incremental_occlusion
+
+    return incremental_occlusion(net, x, target, window, stride, fill, batch_size, progress, approximate=approximate)
 
 
 def occlusion_activation(net, x, layer: str, channel: int, window, stride, fill="mean", position=None,
