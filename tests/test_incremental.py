@@ -296,3 +296,13 @@ def test_bad_approximation_settings_get_a_clear_error(fashion, boot, options, ma
 def test_bad_input_gets_the_same_errors_as_brute_force(fashion, boot, call, error, match):
     with pytest.raises(error, match=match):
         call(fashion, boot)
+
+
+def test_vk_occlusion_passes_the_approximation_settings_on(fashion, boot):
+    exact = vk.occlusion(fashion, boot, "Ankle boot", 7, 1, fill=0.0, progress=False)
+    loose = vk.occlusion(fashion, boot, "Ankle boot", 7, 1, fill=0.0, progress=False, approximate=True, tolerance=0.0)
+    assert torch.allclose(loose, exact, atol=1e-5)
+    probs = vk.occlusion_probs(fashion, boot, 7, 1, 0.0, progress=False, approximate=True, coarse=4)
+    assert probs.shape[1:] == exact.shape and ssim(probs[9].numpy(), exact.numpy()) > 0.9
+    with pytest.raises(TypeError, match="tolerence"):
+        vk.occlusion(fashion, boot, "Ankle boot", 7, 1, approximate=True, tolerence=0.1)

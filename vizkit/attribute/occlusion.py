@@ -81,29 +81,33 @@ def occlusion_scan(net, x, window, stride, fill, forward, batch_size: int | None
 
 
 def occlusion_probs(net, x, window, stride, fill="mean", batch_size: int | None = None, progress: bool = True,
-                    callback=None, approximate: bool = False) -> torch.Tensor:
+                    callback=None, approximate: bool = False, **approximation) -> torch.Tensor:
     """(K, h, w) softmax probability of every class with the window at each position.
 
     .argmax(0) is Zeiler & Fergus's map of the most probable label (their Fig. 7e). Computed incrementally
     (incremental.py, after Krypton: the same numbers as running every occluded image, for chains of layers;
-    other graphs run every image); approximate=True adds adaptive drill-down.
+    other graphs run every image); approximate=True adds adaptive drill-down, tuned by the keywords
+    threshold, coarse and tolerance of incremental.incremental_scan.
     """
     from .incremental import incremental_probs  # it builds on this module
 
-    return incremental_probs(net, x, window, stride, fill, batch_size, progress, callback, approximate=approximate)
+    return incremental_probs(net, x, window, stride, fill, batch_size, progress, callback, approximate=approximate,
+                             **approximation)
 
 
 def occlusion(net, x, target, window, stride, fill="mean", batch_size: int | None = None,
-              progress: bool = True, approximate: bool = False) -> torch.Tensor:
+              progress: bool = True, approximate: bool = False, **approximation) -> torch.Tensor:
     """(h, w) softmax probability of class target with a window x window square at (i * stride, j * stride).
 
     h = (H - window) // stride + 1 (w likewise); fill: "mean" (the dataset's mean colour, 0 in model
     input) or a pixel value in [0, 1]. window and stride may also be (h, w) pairs. Exact and incremental
-    by default; approximate=True: a faster map by adaptive drill-down (see incremental.py).
+    by default; approximate=True: a faster map by adaptive drill-down (see incremental.py; the keywords
+    threshold, coarse and tolerance tune it).
     """
     from .incremental import incremental_occlusion
 
-    return incremental_occlusion(net, x, target, window, stride, fill, batch_size, progress, approximate=approximate)
+    return incremental_occlusion(net, x, target, window, stride, fill, batch_size, progress, approximate=approximate,
+                                 **approximation)
 
 
 def occlusion_activation(net, x, layer: str, channel: int, window, stride, fill="mean", position=None,
