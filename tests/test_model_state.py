@@ -159,6 +159,16 @@ TECHNIQUES = {
 }
 
 
+def assert_left_as_found(net, name, works, fails, data):
+    """works(net, data) and a failing fails(net, data) both leave the model exactly as found."""
+    before = model_state(net)
+    works(net, data)
+    assert same_state(before, model_state(net)), f"{name} changed the model"
+    with pytest.raises((ValueError, KeyError, TypeError)):
+        fails(net, data)
+    assert same_state(before, model_state(net)), f"{name} changed the model when it failed"
+
+
 @pytest.mark.parametrize("grad_mode", [True, False], ids=["grad", "no_grad"])
 @pytest.mark.parametrize("name", list(TECHNIQUES))
 def test_technique_leaves_model_as_found(name, grad_mode, fresh_fashion, fashion_batch):
@@ -174,12 +184,7 @@ def test_technique_leaves_model_as_found(name, grad_mode, fresh_fashion, fashion
     works, fails = TECHNIQUES[name]
     kept = x.clone()
     with torch.set_grad_enabled(grad_mode):
-        before = model_state(net)
-        works(net, x)
-        assert same_state(before, model_state(net)), f"{name} changed the model"
-        with pytest.raises((ValueError, KeyError, TypeError)):
-            fails(net, x)
-        assert same_state(before, model_state(net)), f"{name} changed the model when it failed"
+        assert_left_as_found(net, name, works, fails, x)
         assert torch.is_grad_enabled() == grad_mode
     assert torch.equal(x, kept) and not x.requires_grad and x.grad is None, f"{name} changed its input"
 
@@ -311,9 +316,4 @@ def test_techniques_on_an_image_folder_leave_the_model_as_found(name, fresh_fash
     net.model.features[1].inplace = True
     ds = vk.ImageFolder(folder_of_items, net=net)
     works, fails = IMAGE_FOLDER[name]
-    before = model_state(net)
-    works(net, ds)
-    assert same_state(before, model_state(net)), f"{name} changed the model"
-    with pytest.raises((ValueError, KeyError, TypeError)):
-        fails(net, ds)
-    assert same_state(before, model_state(net)), f"{name} changed the model when it failed"
+    assert_left_as_found(net, name, works, fails, ds)

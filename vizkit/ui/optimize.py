@@ -54,6 +54,7 @@ class OptimizePanel(Panel):
         self._stop = threading.Event()
         self._worker = None
         self.run_button.on_click(lambda b: self._guard(self.run)())
+        self.stop_button.on_click(lambda b: self._stop.set())
 
     def show_preview(self, image: torch.Tensor) -> None:
         """A (1, C, H, W) [0, 1] image in the preview, shown at its pixel size."""
@@ -61,7 +62,6 @@ class OptimizePanel(Panel):
         w, h = png_size(png)
         self.preview.layout.width, self.preview.layout.height = f"{w}px", f"{h}px"
         self.preview.value = png
-        self.stop_button.on_click(lambda b: self._stop.set())
 
     def key(self) -> tuple:
         """The settings a result depends on."""
