@@ -13,10 +13,23 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def test_load_takes_cuda_only_when_torch_has_it(monkeypatch):
+    monkeypatch.delenv("VIZKIT_DEVICE")  # conftest keeps the rest of the suite on the CPU
     assert vk.load("fashion-cnn").device.type == ("cuda" if torch.cuda.is_available() else "cpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert vk.load("fashion-cnn").device == torch.device("cpu")
     assert vk.load("random-multiscale").device == torch.device("cpu")
+
+
+def test_vizkit_device_chooses_the_default(monkeypatch):
+    monkeypatch.setenv("VIZKIT_DEVICE", "cpu")
+    assert vk.load("fashion-cnn").device == torch.device("cpu")
+    monkeypatch.setenv("VIZKIT_DEVICE", "gpu")
+    with pytest.raises(ValueError, match="'gpu' is not a device"):
+        vk.load("fashion-cnn")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("VIZKIT_DEVICE", "cuda")
+    with pytest.raises(ValueError, match="no usable CUDA GPU"):
+        vk.load("fashion-cnn")
 
 
 def test_load_on_an_explicit_device():

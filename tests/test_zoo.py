@@ -1,5 +1,5 @@
 """A zoo of small custom models, written as a user would, wrapped with vk.wrap: every technique runs on each,
-on every device this machine has, and leaves the model as found; every panel renders on one of them."""
+on every device this machine has, and leaves the model as found; every panel renders on each device."""
 
 import warnings
 from types import SimpleNamespace
@@ -273,16 +273,17 @@ def drive(panel):
     return changed
 
 
-@pytest.fixture(scope="module")
-def panel_setup(folder):
+@pytest.fixture(scope="module", params=DEVICES)
+def panel_setup(request, folder):
+    """Models on each device this machine has (a panel must bring GPU results to the CPU to draw them)."""
     from vizkit.ui._panel import Panel  # noqa: F401 - the panels need ipywidgets; fail here if they cannot load
 
-    gap = make("gap")
+    gap = make("gap", request.param)
     data = vk.ImageFolder(folder, net=gap)
     images = {"a": data[0][0], "b": data[4][0]}
     feats = {"conv2": vk.features(gap, data, "conv2", pool="avg", progress=False),
              "conv1": vk.features(gap, data, "conv1", pool="avg", progress=False)}
-    return SimpleNamespace(net=gap, functional=make("functional"), data=data, images=images, feats=feats)
+    return SimpleNamespace(net=gap, functional=make("functional", request.param), data=data, images=images, feats=feats)
 
 
 PANELS = {
@@ -305,8 +306,8 @@ PANELS = {
     "TexturePanel": lambda s, ui: ui.TexturePanel(s.net, s.images, size=SIZE, steps=2),
     "StylePanel": lambda s, ui: ui.StylePanel(s.net, s.images, {"b": s.images["b"]}, size=SIZE, steps=2),
     "TrainingReplayPanel": lambda s, ui: ui.TrainingReplayPanel(
-        {"run": vk.train(make("torchvision"), s.data, 2, 0.01, batch_size=3, snapshot_layers=["conv1", "conv2"],
-                         progress=False)}),
+        {"run": vk.train(make("torchvision", s.net.device), s.data, 2, 0.01, batch_size=3,
+                         snapshot_layers=["conv1", "conv2"], progress=False)}),
 }
 
 

@@ -149,7 +149,7 @@ class ActivationsPanel(Panel):
             ImageDraw.Draw(img).rectangle((x0 + x * g - 2, y0 + y * g - 2, x0 + (x + w) * g + 1, y0 + (y + h) * g + 1),
                                           outline=RED, width=2)
         else:
-            img = self._one(maps, ch, stats["fraction_zero"].numpy())
+            img = self._one(maps, ch, stats["fraction_zero"].cpu().numpy())
         self._picture(png(img))
         dead = int((stats["max"] <= 0).sum())
         self.stats.value = (
@@ -164,7 +164,7 @@ class ActivationsPanel(Panel):
         """One channel over the image (each map pixel covers its share of it) and alone, above a strip with
         every channel's fraction of values <= 0 (orange: this channel)."""
         c, h, w = maps.shape
-        m = maps[ch].numpy()
+        m = maps[ch].cpu().numpy()
         pic = self.picture()
         H, W = pic.shape[:2]
         heat = colours(m[np.arange(H) * h // H][:, np.arange(W) * w // W], "inferno")

@@ -95,7 +95,7 @@ class AdversarialPanel(Panel):
         titles = ["original", f"perturbation x {1 / (2 * eps):.0f}" if eps > 0 else "perturbation (none)",
                   "adversarial"]
         for k, img in enumerate((x, shown.clamp(0, 1), adv)):
-            a = img[0].permute(1, 2, 0).numpy()
+            a = img[0].permute(1, 2, 0).cpu().numpy()
             parts["images"][k].set_data(a[:, :, 0] if a.shape[2] == 1 else a)
         linf, l2 = float(delta.abs().max()), float(delta.norm())
         notes = [top3_text(before), f"max |change| {linf:.3f}\nL2 norm {l2:.2f}", top3_text(after)]

@@ -72,7 +72,7 @@ class FiltersPanel(Panel):
             if w.dim() != 4:
                 raise ValueError(f"{key[0]!r} has {key[1]!r} weights of shape {tuple(w.shape)}, not a convolution's "
                                  f"(out, in, kh, kw)")
-            self._weights[key] = w
+            self._weights[key] = w.detach().cpu()  # drawn and scored on the CPU, whatever the net's device
         return self._weights[key]
 
     def _on_layer(self, change):

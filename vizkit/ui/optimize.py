@@ -189,7 +189,7 @@ class InversionPanel(OptimizePanel):
         fig = Figure(figsize=(10, 3.2), dpi=80)
         a, b, c = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 1.6]})
         show_image(self.net.deprocess(x), a, title="original")
-        show_image(result.image[0].permute(1, 2, 0).numpy(), b, title=f"from {self.layer.value}")
+        show_image(result.image[0].permute(1, 2, 0).cpu().numpy(), b, title=f"from {self.layer.value}")
         for name, values in result.terms.items():
             c.semilogy(np.maximum(values, 1e-12), label=name)
         c.set_xlabel("step")
@@ -197,7 +197,7 @@ class InversionPanel(OptimizePanel):
         c.set_title("loss terms", fontsize=10)
         fig.tight_layout()
         self._show(fig)
-        corr = torch.corrcoef(torch.stack([result.image.flatten(), torch.from_numpy(
+        corr = torch.corrcoef(torch.stack([result.image.cpu().flatten(), torch.from_numpy(
             self.net.deprocess(x)).permute(2, 0, 1).flatten()]))[0, 1]
         self.message.value = (f"pixel correlation with the original {float(corr):.3f}; feature error "
                               f"{result.terms[f'features {self.layer.value}'][-1]:.4f}; {result.seconds:.1f} s")
@@ -248,7 +248,7 @@ class FilterPanel(OptimizePanel):
         tp = self.top(self.layer.value)
         fig = Figure(figsize=(8, 3.6), dpi=80)
         a, b = fig.subplots(1, 2)
-        show_image(result.image[0].permute(1, 2, 0).numpy(), a, title="optimised image")
+        show_image(result.image[0].permute(1, 2, 0).cpu().numpy(), a, title="optimised image")
         b.imshow(patch_mosaic(tp.crops(self.channel.value)), interpolation="nearest")
         b.set_title(f"top {self.k} patches ({tp.rf.size[0]}x{tp.rf.size[1]} px)", fontsize=10)
         b.set_axis_off()
@@ -295,7 +295,7 @@ class ClassModelPanel(OptimizePanel):
         fig = Figure(figsize=(8, 4), dpi=80)
         axes = fig.subplots(1, 2)
         for ax, (name, (result, top)) in zip(axes, made.items()):
-            show_image(result.image[0].permute(1, 2, 0).numpy(), ax, title=name)
+            show_image(result.image[0].permute(1, 2, 0).cpu().numpy(), ax, title=name)
             ax.text(0.5, -0.04, "\n".join(f"{c}: {p:.3f}" for c, p in top), transform=ax.transAxes, ha="center",
                     va="top", fontsize=9)
         fig.suptitle(f"class model of {self.target.value!r}", fontsize=11)

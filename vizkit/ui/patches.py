@@ -77,7 +77,7 @@ class FieldPanel(Panel):
         paste(img, enlarge(pic, f), 10 - l0 * f, 36 - t0 * f)
         draw.rectangle((10 + (left - l0) * f, 36 + (top - t0) * f, 9 + (right - l0) * f, 35 + (bottom - t0) * f),
                        outline=RED, width=2)
-        paste(img, enlarge(colours(maps.mean(0).numpy()), g), xb, 36)
+        paste(img, enlarge(colours(maps.mean(0).cpu().numpy()), g), xb, 36)
         draw.rectangle((xb + x * g, 36 + y * g, xb + (x + 1) * g - 1, 36 + (y + 1) * g - 1), outline=RED, width=2)
         text(draw, (10, 8), f"{layer} unit ({y}, {x}) sees {rf.size[0]}x{rf.size[1]} pixels", 13)
         text(draw, (xb, 8), f"{layer}: mean of its {c} maps ({h}x{w})", 13)

@@ -123,7 +123,7 @@ class OcclusionPanel(_ImagesPanel):
         picture = self.net.deprocess(x)
         parts["image"].set_data(picture.repeat(3, 2) if picture.shape[2] == 1 else picture)
         parts["box"].set_bounds(j * st - 0.5, i * st - 0.5, win, win)
-        parts["map"].set_data(pmap.numpy())
+        parts["map"].set_data(pmap.cpu().numpy())
         labels = probs.argmax(0)
         parts["labels"].set_data(label_colors(labels, self.net.classes))
 
