@@ -4,8 +4,9 @@ and, where there is one, the fix — never a traceback from deep inside torch or
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 
 import numpy as np
 import torch
@@ -34,6 +35,14 @@ def number(value, name: str, low: float | None = None, high: float | None = None
         span = _interval(low, high, open_low, open_high)
         raise ValueError(f"{name} must be a finite number in {span}; got {value!r}")
     return v
+
+
+def length(obj: object) -> int | None:
+    """len(obj), or None where obj has none (no __len__, or one that raises TypeError)."""
+    if isinstance(obj, Sized):
+        with contextlib.suppress(TypeError):
+            return len(obj)
+    return None
 
 
 def choice(value, name: str, options: Sequence):

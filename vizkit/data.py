@@ -10,13 +10,20 @@ import os
 import struct
 import warnings
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from torch.utils.data import Dataset
 
 from . import _check
+from ._types import ImageLike, PathLike
+
+if TYPE_CHECKING:
+    from .nets import Net
 
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -32,7 +39,7 @@ _FASHION_FILES = {
 
 # --------------------------------------------------------------------------- images
 
-def open_image(source) -> Image.Image:
+def open_image(source: ImageLike) -> Image.Image:
     """Open a path / bytes / PIL image / ndarray as a validated RGB or L PIL image.
 
     Arrays may be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), uint8 in [0, 255],
@@ -68,7 +75,7 @@ def open_image(source) -> Image.Image:
                     "pass a path, bytes, a PIL image or an ndarray")
 
 
-def _image_path(source) -> Path:
+def _image_path(source: PathLike) -> Path:
     """source as the path of an existing, non-empty regular file."""
     if str(source) == "":
         raise ValueError("open_image got an empty path")
@@ -95,7 +102,7 @@ def _decode(stream, what: str) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(stream)
+            img: Image.Image = Image.open(stream)
             _check_size(img.size, what)
             img.load()
             img = _upright(img, what)
@@ -223,7 +230,7 @@ def resize_crop(img: Image.Image, shorter: int, size: tuple[int, int]) -> Image.
         return img.crop((left, top, left + size[1], top + size[0]))
     sx, sy = w / nw, h / nh  # source pixels per resized pixel
     box = (left * sx, top * sy, (left + size[1]) * sx, (top + size[0]) * sy)
-    return img.resize((size[1], size[0]), Image.BILINEAR, box=box, reducing_gap=None)
+    return img.resize((size[1], size[0]), Image.Resampling.BILINEAR, box=box, reducing_gap=None)
 
 
 # --------------------------------------------------------------------------- sample photos
@@ -287,7 +294,7 @@ class FashionMNIST(torch.utils.data.Dataset):
         i = _item_index(i, len(self))
         return self.images[i].unsqueeze(0).float().div_(255.0), int(self.labels[i])
 
-    def tensors(self, indices=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def tensors(self, indices: Sequence[int] | torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """All (or the chosen) items at once: ((N, 1, 28, 28) float in [0, 1], (N,) int64)."""
         idx = slice(None) if indices is None else _index_tensor(indices, len(self))
         return self.images[idx].unsqueeze(1).float().div_(255.0), self.labels[idx]
@@ -348,7 +355,9 @@ class ImageFolder(torch.utils.data.Dataset):
     for one layout. Hidden files and folders are skipped. cache keeps decoded items (uint8) in memory.
     """
 
-    def __init__(self, root, size=None, net=None, channels: int | None = None, labelled: bool | None = None,
+    def __init__(self, root: PathLike, size: int | tuple[int, int] | None = None, net: Net | None = None,
+                 channels: int | None = None,
+                 labelled: bool | None = None,
                  cache: bool = True):
         if not isinstance(root, (str, os.PathLike)) or str(root) == "":
             raise TypeError(f"root must be a folder path (str or Path); got {root!r}")
@@ -358,8 +367,12 @@ class ImageFolder(torch.utils.data.Dataset):
             raise ValueError("ImageFolder needs the image size: pass net= (to use its input size) or size=(H, W)")
         if labelled is not None and not isinstance(labelled, bool):
             raise TypeError(f"labelled must be True, False or None (decide from the folders); got {labelled!r}")
-        self.size = net.input_size if size is None else _size_pair(size)
-        self.resize = net.resize if size is None else min(self.size)
+        if size is None:
+            assert net is not None  # checked above: size or net is given
+            self.size, self.resize = net.input_size, net.resize
+        else:
+            self.size = _size_pair(size)
+            self.resize = min(self.size)
         self.channels = (net.channels if net is not None else 3) if channels is None else \
             _check.choice(channels, "channels", [1, 3])
         folder = Path(root).expanduser()
@@ -381,7 +394,7 @@ class ImageFolder(torch.utils.data.Dataset):
         index = {c: i for i, c in enumerate(self.classes)}
         self.labels = torch.tensor([index[f.parts[0]] if labelled else UNLABELLED for f in files], dtype=torch.int64)
         self.root, self.paths = folder, [folder / f for f in files]
-        self._cache = {} if _check_flag(cache, "cache") else None
+        self._cache: dict[Path, torch.Tensor] | None = {} if _check_flag(cache, "cache") else None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -404,7 +417,7 @@ class ImageFolder(torch.utils.data.Dataset):
             self._cache[self.paths[i]] = x
         return x
 
-    def tensors(self, indices=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def tensors(self, indices: Sequence[int] | torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """All (or the chosen) items at once: ((N, C, H, W) float in [0, 1], (N,) int64 labels)."""
         idx = torch.arange(len(self)) if indices is None else _index_tensor(indices, len(self)).reshape(-1)
         idx = idx % len(self)
@@ -428,7 +441,8 @@ class ImageFolder(torch.utils.data.Dataset):
 def _size_pair(size) -> tuple[int, int]:
     """An int or an (H, W) pair of positive ints -> (H, W)."""
     if isinstance(size, (tuple, list)) and len(size) == 2:
-        return tuple(_check.integer(s, f"size[{i}]", 1) for i, s in enumerate(size))
+        h, w = (_check.integer(s, f"size[{i}]", 1) for i, s in enumerate(size))
+        return (h, w)
     s = _check.integer(size, "size (an int or an (H, W) pair)", 1)
     return (s, s)
 
@@ -452,7 +466,7 @@ def _image_files(folder: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.parts)
 
 
-def batches(dataset, batch_size: int, shuffle: bool = False, generator=None, labels: bool = True):
+def batches(dataset: Dataset, batch_size: int, shuffle: bool = False, generator=None, labels: bool = True):
     """Yield ((B, C, H, W) float in [0, 1], (B,) int64 labels) from a Dataset of (image, label) items.
 
     Every batch is checked (float, finite, in [0, 1], one size, a label per item), so a bad item
@@ -461,28 +475,29 @@ def batches(dataset, batch_size: int, shuffle: bool = False, generator=None, lab
     """
     n = _dataset_length(dataset)
     batch_size = _check.integer(batch_size, "batch_size", 1)
-    if callable(getattr(dataset, "tensors", None)):  # in-memory datasets such as FashionMNIST: no per-item calls
+    tensors = getattr(dataset, "tensors", None)
+    if callable(tensors):  # in-memory datasets such as FashionMNIST: no per-item calls
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
-            x, y = dataset.tensors(idx)
+            x, y = tensors(idx)
             yield _checked_images(x, idx.tolist()), (_checked_labels(y, len(x)) if labels else None)
         return
     # a DataLoader over the indices draws from generator exactly as one over the dataset did
-    order = torch.utils.data.DataLoader(range(n), batch_size=batch_size, shuffle=shuffle, generator=generator,
-                                        collate_fn=list)
-    for idx in order:
+    # (torch annotates the dataset as a Dataset; any sequence with len() and [i] works, as a range does)
+    loader: torch.utils.data.DataLoader[int] = torch.utils.data.DataLoader(
+        range(n), batch_size=batch_size, shuffle=shuffle, generator=generator, collate_fn=list)  # type: ignore[arg-type]
+    for idx in loader:
         yield _collate([dataset[i] for i in idx], idx, labels)
 
 
-def _dataset_length(dataset) -> int:
+def _dataset_length(dataset: Dataset) -> int:
     if isinstance(dataset, torch.utils.data.IterableDataset) or not hasattr(dataset, "__getitem__"):
         raise TypeError(f"expected a map-style Dataset of (image, label) items (with __len__ and "
                         f"__getitem__); got {type(dataset).__name__}")
-    try:
-        n = len(dataset)
-    except TypeError:
-        raise TypeError(f"the dataset ({type(dataset).__name__}) has no length: it needs __len__") from None
+    n = _check.length(dataset)
+    if n is None:
+        raise TypeError(f"the dataset ({type(dataset).__name__}) has no length: it needs __len__")
     if n == 0:
         raise ValueError(f"the dataset ({type(dataset).__name__}) is empty (0 items)")
     return n
@@ -490,7 +505,8 @@ def _dataset_length(dataset) -> int:
 
 def _collate(items: list, idx: list[int], labels: bool):
     """[(image, label), ...] of dataset items idx -> ((B, C, H, W) images, (B,) labels), with clear errors."""
-    images, ys = [], []
+    images: list[torch.Tensor] = []
+    ys = []
     for i, item in zip(idx, items):
         if not isinstance(item, (tuple, list)) or len(item) < 2:
             got = f"a {type(item).__name__}" + (f" of length {len(item)}" if isinstance(item, (tuple, list)) else "")
@@ -525,6 +541,7 @@ def _checked_labels(ys, n: int, idx: list[int] | None = None) -> torch.Tensor:
             raise TypeError(f"labels must be a ({n},) tensor of integer class indices; "
                             f"got {ys.dtype} {tuple(ys.shape)}")
         return ys.to(torch.int64)
+    assert idx is not None  # a list of labels comes from _collate, which passes its items' indices
     out = []
     for i, y in zip(idx, ys):
         if isinstance(y, torch.Tensor) and y.numel() == 1 and not y.is_floating_point() and y.dtype != torch.bool:
@@ -627,17 +644,18 @@ def _idx_path(folder: Path, name: str) -> Path | None:
 def _read_idx(folder: Path, name: str) -> np.ndarray:
     """An idx file of unsigned bytes -> array of its declared shape; ValueError naming the file if it is broken."""
     path = _idx_path(folder, name)
+    if path is None:  # callers look for the files first (_fashion_folder)
+        raise FileNotFoundError(f"no idx file {name!r} in {str(folder)!r}")
     fix = "replace it with a good copy (or delete it and let vizkit download it)"
-    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rb") as f:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
             data = f.read()
     except (OSError, EOFError, zlib.error) as e:
         raise ValueError(f"the idx file {str(path)!r} could not be read, it may be truncated or corrupt ({e}); "
                          f"{fix}") from None
     if len(data) < 4 or data[:2] != b"\0\0" or data[2] != 0x08 or data[3] == 0:
-        start = data[:4].hex() or "nothing"
-        raise ValueError(f"{str(path)!r} is not an idx file of unsigned bytes (it starts with {start}, expected "
+        begins = data[:4].hex() or "nothing"
+        raise ValueError(f"{str(path)!r} is not an idx file of unsigned bytes (it starts with {begins}, expected "
                          f"000008 then the number of dimensions); {fix}")
     start = 4 + 4 * data[3]
     if len(data) < start:

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from ._check import layer_list
+from ._types import ImageLike, Target
+
+if TYPE_CHECKING:
+    from .nets import Net
 
 # Every per-module hook registry torch keeps; preserved() restores them all.
 _HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
@@ -20,21 +26,21 @@ _HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_back
 _FLAGS = ("training", "_is_full_backward_hook", "inplace")
 
 
-def _model(net) -> nn.Module:
+def _model(net: Net | nn.Module) -> nn.Module:
     model = getattr(net, "model", net)
     if not isinstance(model, nn.Module):
         raise TypeError(f"expected a vizkit Net or an nn.Module; got {type(net).__name__}")
     return model
 
 
-def layer_names(net) -> list[str]:
+def layer_names(net: Net) -> list[str]:
     """Every name a layer argument accepts: the aliases, then the dotted module paths."""
     model = _model(net)
     aliases = list(getattr(net, "layers", {}))
     return aliases + [n for n, _ in model.named_modules() if n]
 
 
-def resolve(net, layer: str) -> tuple[str, nn.Module]:
+def resolve(net: Net, layer: str) -> tuple[str, nn.Module]:
     """An alias ("conv1") or dotted path ("features.0") -> (path, module); KeyError lists the valid names."""
     model = _model(net)
     if not isinstance(layer, str):
@@ -52,7 +58,7 @@ def resolve(net, layer: str) -> tuple[str, nn.Module]:
                    f"Valid layers: {shown}")
 
 
-def resolve_target(net, target) -> int:
+def resolve_target(net: Net, target: Target | torch.Tensor) -> int:
     """A class index or class name -> index; an unknown name is a KeyError naming the closest classes."""
     classes = list(getattr(net, "classes", []) or [])
     if isinstance(target, torch.Tensor) and target.numel() == 1 and not target.is_floating_point():
@@ -77,7 +83,7 @@ def resolve_target(net, target) -> int:
     return index
 
 
-def input_error(net, x, error: Exception) -> ValueError:
+def input_error(net: Net, x: ImageLike, error: Exception) -> ValueError:
     """A ValueError explaining that the model could not run input x (shape, dtype) and what it takes."""
     name = getattr(net, "name", type(_model(net)).__name__)
     takes = ""
@@ -89,7 +95,7 @@ def input_error(net, x, error: Exception) -> ValueError:
     return ValueError(f"{name} could not run an input of shape {shape}{takes}. PyTorch said: {first}")
 
 
-def run(net, x: torch.Tensor):
+def run(net: Net, x: torch.Tensor):
     """net's model on x; a failure inside the model (wrong size, channels, dtype) becomes input_error's ValueError."""
     try:
         return _model(net)(x)
@@ -105,10 +111,10 @@ class Recording(dict):
     """Layer name -> captured output. forward(x) runs the model and, with stop=True, ends the pass
     once every recorded layer has run (it then returns None instead of the model's output)."""
 
-    def __init__(self, net, names: list[str], stop: bool):
+    def __init__(self, net: Net, names: list[str], stop: bool):
         super().__init__()
         self.net, self.names, self.stop = net, names, stop
-        self.versions: dict[str, int] = {}  # keep_graph: each output's version when recorded
+        self.versions: dict[str, int | None] = {}  # keep_graph: each output's version when recorded
 
     def forward(self, x: torch.Tensor):
         """Run the model on x, collecting the layers; the model's output, or None if stopped early."""
@@ -166,7 +172,8 @@ def inplace_off(net):
     saved = [m.inplace for m in modules]
     try:
         for m in modules:
-            m.inplace = False
+            # torch annotates Module.__setattr__'s value as Tensor | Module, but plain attributes take anything
+            m.inplace = False  # type: ignore[assignment]
         with _OutOfPlace():
             yield
     finally:
@@ -175,7 +182,8 @@ def inplace_off(net):
 
 
 @contextlib.contextmanager
-def record(net, layers, keep_graph: bool = False, stop: bool = False):
+def record(net: Net, layers: str | Sequence[str], keep_graph: bool = False,
+           stop: bool = False) -> Iterator[Recording]:
     """Within the block, forward passes store each layer's output in the yielded Recording (name -> tensor).
 
     keep_graph=False: outputs are detached clones (safe from later in-place ops).
@@ -214,7 +222,7 @@ def record(net, layers, keep_graph: bool = False, stop: bool = False):
 
 
 @contextlib.contextmanager
-def preserved(net):
+def preserved(net: Net | nn.Module) -> Iterator[nn.Module]:
     """Restore a model exactly on exit, even on error: training and in-place flags, requires_grad,
     .grad (object and values: backward() accumulates in place), buffers, all hooks, and grad mode."""
     model = _model(net)
@@ -241,7 +249,7 @@ def preserved(net):
         with torch.no_grad():
             for p, flag, (grad, values) in zip(params, wants_grad, grads):
                 p.requires_grad_(flag)
-                if grad is not None:
+                if grad is not None and values is not None:  # values is None exactly when grad is
                     grad.copy_(values)
                 p.grad = grad
             for b, values in buffers:
@@ -260,7 +268,7 @@ def frozen(net):
         yield model
 
 
-def model_state(net) -> dict:
+def model_state(net: Net) -> dict:
     """A snapshot to compare: module flags, requires_grad, .grad, parameter/buffer values, hook ids, grad mode."""
     model = _model(net)
     return dict(
@@ -287,7 +295,7 @@ def same_state(a: dict, b: dict) -> bool:
     return all(torch.equal(a["tensors"][k], b["tensors"][k]) for k in a["tensors"])
 
 
-def layers_of_type(net, types) -> list[str]:
+def layers_of_type(net: Net, types) -> list[str]:
     """Names (aliases, or module paths when the net has none) of layers that are instances of types, in module order."""
     order = {path: i for i, (path, _) in enumerate(_model(net).named_modules())}
     names = list(getattr(net, "layers", None) or [p for p in order if p])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -316,8 +317,9 @@ def texture_net(per_size: int = 128, seed: int = 0, padding_mode: str = "circula
     return Net(model, name, [], _texture.MEAN, _texture.STD, (128, 128), layers=_texture.aliases(model))
 
 
-def wrap(module: nn.Module, classes=None, mean=None, std=None, input_size=None, name: str | None = None,
-         layers: dict | None = None) -> Net:
+def wrap(module: nn.Module, classes: Sequence[str] | None = None, mean: Sequence[float] | None = None,
+         std: Sequence[float] | None = None, input_size: int | tuple[int, int] | None = None,
+         name: str | None = None, layers: dict[str, str] | None = None) -> Net:
     """Make a Net of any image classifier: classes (names), per-channel mean/std, input_size (H, W).
 
     The model is tried once on a zero image (1, C, H, W), C from mean/std, so a wrong channel count
@@ -369,9 +371,11 @@ def available_models() -> list[str]:
     return ["fashion-cnn", "random-multiscale"] + sorted(torchvision.models.list_models(module=torchvision.models))
 
 
-def load(name: str, download: bool | None = None, pretrained: bool = True, device=None) -> Net:
+def load(name: str, download: bool | None = None, pretrained: bool = True,
+         device: str | torch.device | None = None) -> Net:
     """The bundled "fashion-cnn", the offline texture network "random-multiscale", or a torchvision classifier
-    with its ImageNet weights, on `device` (None: CUDA when available, else the CPU; or "cpu", "cuda:1"…).
+    with its ImageNet weights, on `device` (None: $VIZKIT_DEVICE if set, else CUDA when available, else the
+    CPU; or "cpu", "cuda:1"…).
 
     pretrained=False gives the same architecture freshly initialised (from torch's global seed),
     e.g. to train it yourself or to compare with the trained one.
@@ -416,7 +420,9 @@ def _load(name: str, download: bool | None, pretrained: bool) -> Net:
 
 
 def default_device() -> torch.device:
-    """CUDA when torch can use a GPU, else the CPU."""
+    """$VIZKIT_DEVICE if set (e.g. "cpu" to keep a GPU free), else CUDA when torch can use a GPU, else the CPU."""
+    if os.environ.get("VIZKIT_DEVICE"):
+        return check_device(os.environ["VIZKIT_DEVICE"])
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from . import _check
+from ._types import PathLike
 from .data import FashionMNIST
 from .nets import fashion_net
 from .train import RUN_TYPES, History, history_from, load_file, train
@@ -81,7 +82,7 @@ def load(kind: str) -> dict[str, History]:
     return read_runs(path)
 
 
-def read_runs(path) -> dict[str, History]:
+def read_runs(path: PathLike) -> dict[str, History]:
     """name -> History from a file main() wrote; ValueError if it is missing its runs, corrupt or unsafe."""
     saved = load_file(path, "vizkit.runs.load")
     if not isinstance(saved, dict) or not saved or not all(isinstance(n, str) for n in saved):

@@ -19,6 +19,8 @@ Layers are named by filter size: conv_3x3 / relu_3x3 … conv_15x15 / relu_15x15
 
 from __future__ import annotations
 
+from typing import Literal, cast
+
 import torch
 from torch import nn
 
@@ -35,7 +37,9 @@ class MultiScaleTexture(nn.Module):
         gen = torch.Generator().manual_seed(seed)
         branches = []
         for k in sizes:
-            conv = nn.Conv2d(3, per_size, k, padding=k // 2, padding_mode=padding_mode, bias=False)
+            # nn.Conv2d checks the mode itself (a ValueError naming the valid ones); its annotation takes the literals
+            mode = cast(Literal["zeros", "reflect", "replicate", "circular"], padding_mode)
+            conv = nn.Conv2d(3, per_size, k, padding=k // 2, padding_mode=mode, bias=False)
             w = torch.randn((per_size, 3, k, k), generator=gen)
             with torch.no_grad():
                 conv.weight.copy_(w / w.flatten(1).norm(dim=1).view(-1, 1, 1, 1))

@@ -8,16 +8,23 @@ import json
 import math
 import os
 import time
+from collections.abc import Sized
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import torch.nn.functional as F
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from . import _check
+from ._types import PathLike
 from .data import batches as _batches
 from .hooks import preserved, record, resolve
+
+if TYPE_CHECKING:
+    from .nets import Net
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -71,17 +78,17 @@ class History:
             raise KeyError(f"snapshots' {key!r} has no layer {layer!r}; recorded: {sorted(self.snapshots[0][key])}")
         return [s["epoch"] for s in self.snapshots], [s[key][layer] for s in self.snapshots]
 
-    def save(self, path) -> None:
+    def save(self, path: PathLike) -> None:
         """Write the run (records, snapshots, settings) with torch.save into an existing folder."""
         torch.save(asdict(self), _writable(path, "History.save"))
 
     @classmethod
-    def load(cls, path) -> History:
+    def load(cls, path: PathLike) -> History:
         """Read a run written by save() (tensors and plain values only: weights_only=True)."""
         return history_from(load_file(path, "History.load"), repr(str(path)))
 
 
-def _writable(path, what: str):
+def _writable(path: PathLike, what: str):
     """path if a file can be written there: the folder must exist (none is created silently)."""
     if hasattr(path, "write"):  # an open binary file
         return path
@@ -97,7 +104,7 @@ def _writable(path, what: str):
     return path
 
 
-def load_file(path, what: str):
+def load_file(path: PathLike, what: str):
     """torch.load(path, weights_only=True) of a vizkit file; missing, corrupt or unsafe files get a clear error."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"{what} needs a file path (str or Path); got {type(path).__name__}")
@@ -141,7 +148,7 @@ def history_from(saved, where: str) -> History:
 
 # --------------------------------------------------------------------------- checked data
 
-def _check_net(net, what: str = "train"):
+def _check_net(net: Net, what: str = "train"):
     """net if it is a vizkit Net (the model plus the normalisation that feeds it)."""
     from .nets import Net
 
@@ -156,7 +163,7 @@ def _describe(v) -> str:
     return f"a {type(v).__name__}" + (f" of shape {tuple(shape)}" if shape is not None else "")
 
 
-def _checked_batches(net, dataset, what: str, batch_size: int, shuffle: bool = False, generator=None):
+def _checked_batches(net: Net, dataset: Dataset, what: str, batch_size: int, shuffle: bool = False, generator=None):
     """batches() of (image, label) items that fit net -> ((B, C, H, W) [0, 1] pixels in the model's dtype,
     (B,) int64 labels); batches() checks the items themselves, this their fit (a ValueError naming `what`)."""
     for x, y in _batches(dataset, batch_size, shuffle=shuffle, generator=generator):
@@ -181,7 +188,7 @@ def _dtype(model) -> torch.dtype:
     return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
 
 
-def _check_dataset(net, dataset, what: str) -> None:
+def _check_dataset(net: Net, dataset: Dataset, what: str) -> None:
     """A non-empty dataset of ([0, 1] image, label) items: the first is checked now, the rest as they are read."""
     if isinstance(dataset, torch.utils.data.DataLoader):
         raise TypeError(f"{what} must be a Dataset of (image, label) items, not a DataLoader; pass its .dataset "
@@ -194,7 +201,7 @@ def _check_dataset(net, dataset, what: str) -> None:
     next(_checked_batches(net, dataset, what, 1))
 
 
-def _check_probe(net, probe) -> None:
+def _check_probe(net: Net, probe) -> None:
     """The probe argument: None (the dataset's first images), an (N, C, H, W) [0, 1] tensor, or a dataset."""
     if probe is None:
         return
@@ -207,9 +214,10 @@ def _check_probe(net, probe) -> None:
     _check.pixels(probe, "probe")
 
 
-def _check_settings(net, dataset, *, epochs, lr, weight_decay, batch_size, momentum, schedule, augment, seed,
+def _check_settings(net: Net, dataset: Dataset, *, epochs, lr, weight_decay, batch_size, momentum, schedule, augment,
+                    seed,
                     eval_set, snapshots, probe, probe_size, snapshot_layers, snapshot_every, map_images,
-                    progress) -> dict:
+                    progress: bool) -> dict:
     """Every train() argument checked (a ValueError / TypeError / KeyError naming it) -> normalised settings."""
     _check_net(net)
     s = dict(epochs=_check.integer(epochs, "epochs", 1, 10_000),
@@ -262,14 +270,14 @@ def _rng_kept(net):
         yield
 
 
-def _seed(seed: int, net) -> None:
+def _seed(seed: int, net: Net) -> None:
     """Seed the global generators the model draws from (dropout): the CPU's and its GPU's."""
     torch.random.default_generator.manual_seed(seed)
     if net.device.type == "cuda":
         torch.cuda.default_generators[net.device.index or 0].manual_seed(seed)
 
 
-def evaluate(net, dataset, batch_size: int = 500) -> float:
+def evaluate(net: Net, dataset: Dataset, batch_size: int = 500) -> float:
     """Top-1 accuracy of net on a non-empty labelled dataset of [0, 1] images; the model is left as found."""
     _check_net(net, "evaluate")
     batch_size = _check.integer(batch_size, "batch_size", 1)
@@ -279,7 +287,7 @@ def evaluate(net, dataset, batch_size: int = 500) -> float:
 
 
 @torch.no_grad()
-def _accuracy(net, dataset, batch_size: int, what: str) -> float:
+def _accuracy(net: Net, dataset: Dataset, batch_size: int, what: str) -> float:
     with preserved(net) as model:
         model.eval()
         correct = total = 0
@@ -289,16 +297,17 @@ def _accuracy(net, dataset, batch_size: int, what: str) -> float:
     return correct / total
 
 
-def _probe_batch(net, dataset, probe, size: int) -> torch.Tensor:
+def _probe_batch(net: Net, dataset: Dataset, probe, size: int) -> torch.Tensor:
     """The fixed [0, 1] images that snapshots look at: probe itself, or the dataset's first `size`."""
     if isinstance(probe, torch.Tensor):
         return probe.detach().to(_dtype(net.model))
     source, what = (dataset, "dataset") if probe is None else (probe, "probe")
-    return next(_checked_batches(net, source, what, min(size, len(source))))[0]
+    length = len(cast(Sized, source))  # _check_settings made sure it has one
+    return next(_checked_batches(net, source, what, min(size, length)))[0]
 
 
 @torch.no_grad()
-def take_snapshot(net, probe: torch.Tensor, layers: list[str], map_images: int = 2) -> dict:
+def take_snapshot(net: Net, probe: torch.Tensor, layers: list[str], map_images: int = 2) -> dict:
     """First-layer filters, per-layer sparsity and dead fraction, and a few maps, on a probe batch
     ((N, C, H, W) [0, 1] pixels); the model is left exactly as found. Tensors are on the CPU."""
     _check_net(net, "take_snapshot")
@@ -312,7 +321,7 @@ def take_snapshot(net, probe: torch.Tensor, layers: list[str], map_images: int =
     with preserved(net) as model, record(net, layers) as out:
         model.eval()
         out.forward(net.normalize(probe))  # checks that every layer ran
-    snap = dict(filters=None if first_conv is None else first_conv.weight.detach().cpu().clone(),
+    snap: dict[str, Any] = dict(filters=None if first_conv is None else first_conv.weight.detach().cpu().clone(),
                 sparsity={}, dead={}, dead_channels={}, maps={})
     for name in layers:
         a = out[name].cpu()
@@ -325,7 +334,7 @@ def take_snapshot(net, probe: torch.Tensor, layers: list[str], map_images: int =
     return snap
 
 
-def _relu_layers(net) -> list[str]:
+def _relu_layers(net: Net) -> list[str]:
     names = [a for a in net.layers if a.startswith("relu")]
     if not names:
         raise ValueError(f"{net.name} has no relu aliases; pass snapshot_layers=[...] to choose layers")
@@ -337,7 +346,7 @@ def _relu_layers(net) -> list[str]:
 class _Recorder:
     """Takes the History's snapshots on a fixed probe batch; counts loss and accuracy since the last one."""
 
-    def __init__(self, net, dataset, history: History, s: dict, probe, per_epoch: int):
+    def __init__(self, net: Net, dataset: Dataset, history: History, s: dict, probe, per_epoch: int):
         self.net, self.history, self.layers, self.map_images = net, history, s["layers"], s["map_images"]
         self.probe = _probe_batch(net, dataset, probe, s["probe_size"]) if s["snapshots"] else None
         self.per_epoch = per_epoch
@@ -361,7 +370,7 @@ class _Recorder:
 class _Loop:
     """What every epoch shares: data, optimiser and schedule, the shuffling generator, step count, progress bar."""
 
-    def __init__(self, net, dataset, eval_set, s: dict, recorder: _Recorder):
+    def __init__(self, net: Net, dataset: Dataset, eval_set, s: dict, recorder: _Recorder):
         self.net, self.dataset, self.eval_set, self.s, self.recorder = net, dataset, eval_set, s, recorder
         self.gen = torch.Generator().manual_seed(s["seed"])
         self.opt = torch.optim.SGD(net.model.parameters(), lr=s["lr"], momentum=s["momentum"],
@@ -437,19 +446,20 @@ def _training_mode(model):
             p.grad = grad
 
 
-def train(net, dataset, epochs: int, lr: float, weight_decay: float = 0.0, *, batch_size: int = 128,
+def train(net: Net, dataset: Dataset, epochs: int, lr: float, weight_decay: float = 0.0, *, batch_size: int = 128,
           momentum: float = 0.9, schedule: str = "onecycle", augment: bool = False, seed: int = 0,
-          eval_set=None, snapshots: bool = True, probe=None, probe_size: int = 256,
+          eval_set: Dataset | None = None, snapshots: bool = True,
+          probe: torch.Tensor | Dataset | None = None, probe_size: int = 256,
           snapshot_layers: list[str] | None = None, snapshot_every: int | None = None,
           map_images: int = 2, progress: bool = True) -> History:
-    """Train net.model in place with SGD on a dataset of ([0, 1] image, label); returns a History.
+    """Train net.model in place with SGD on a dataset of ((C, H, W) [0, 1] image, label); returns a History.
 
     schedule: "onecycle" (warm up then anneal) or "constant"; augment: False, "flip" (random
     horizontal flips) or True / "flip+shift" (flips and shifts up to 2 pixels). Each epoch records the mean
     training loss, training accuracy, eval_accuracy on eval_set (if given) and seconds.
-    With snapshots (the default), a fixed probe batch (probe, or the dataset's first probe_size
-    images) is looked at before training, after each epoch and every snapshot_every steps:
-    see History. snapshot_layers defaults to the net's relu layers. A NaN or infinite loss
+    With snapshots (the default), a fixed probe batch (probe: (N, C, H, W) [0, 1] pixels or a
+    dataset; or the dataset's first probe_size images) is looked at before training, after each epoch and
+    every snapshot_every steps: see History. snapshot_layers defaults to the net's relu layers. A NaN or infinite loss
     stops training and sets history.diverged.
     Only the parameters and buffers change: training flags and .grad end as found, and so does torch's
     global random state (the run is seeded from seed alone). If the settings or the first snapshot fail,
@@ -462,7 +472,8 @@ def train(net, dataset, epochs: int, lr: float, weight_decay: float = 0.0, *, ba
                             snapshot_layers=snapshot_layers, snapshot_every=snapshot_every,
                             map_images=map_images, progress=progress)
         history = History(settings={k: s[k] for k in RECORDED})
-        recorder = _Recorder(net, dataset, history, s, probe, math.ceil(len(dataset) / s["batch_size"]))
+        per_epoch = math.ceil(len(cast(Sized, dataset)) / s["batch_size"])  # _check_settings made sure it has a length
+        recorder = _Recorder(net, dataset, history, s, probe, per_epoch)
         _seed(s["seed"], net)
         recorder.take(0)
         loop = _Loop(net, dataset, eval_set, s, recorder)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -11,10 +12,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from .._types import ImageLike, Position
 from ..inspect._inputs import as_input
 
+if TYPE_CHECKING:
+    from ..nets import Net
 
-def one_input(net, x) -> torch.Tensor:
+
+def one_input(net: Net, x: ImageLike) -> torch.Tensor:
     """A fresh (1, C, H, W) model input from x (never the caller's tensor, never requiring grad)."""
     inp = as_input(net, x)
     if inp.shape[0] != 1:
@@ -36,7 +41,7 @@ def check_channel(activation: torch.Tensor, layer: str, channel) -> int:
     return int(channel)
 
 
-def pick_unit(activation: torch.Tensor, layer: str, channel, position=None) -> tuple:
+def pick_unit(activation: torch.Tensor, layer: str, channel, position: Position = None) -> tuple:
     """(channel, y, x) of a (1, C, h, w) map, or (channel,) of a (1, D) vector.
 
     position=None picks the channel's strongest position (the first in row-major order on ties).
@@ -114,7 +119,7 @@ class _ReLURule(TorchFunctionMode):
 
 
 @contextlib.contextmanager
-def relu_rule(net, rule: str):
+def relu_rule(net: Net, rule: str):
     """Within the block, every ReLU's backward follows `rule` ("gradient" changes nothing): nn.ReLU modules
     and functional calls alike. A model that calls no ReLU, and has no nn.ReLU, gets a warning: the result
     is then the plain gradient."""

@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._types import ImageLike, Position
 from ..hooks import frozen, inplace_off, resolve, run
 from ._units import one_input, pick_unit, unit_seed
 from .gradient import project
+
+if TYPE_CHECKING:
+    from ..nets import Net
 
 CHAIN_LAYERS = (nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.Dropout, nn.Identity)
 
@@ -45,7 +50,7 @@ class _NotAChain(Exception):
     """Raised inside the chain check with the offending layer."""
 
 
-def _forward_chain(net, inp: torch.Tensor, layer: str):
+def _forward_chain(net: Net, inp: torch.Tensor, layer: str):
     """Run up to `layer`, recording every leaf module it passed: [(name, module, input, extra)], activation."""
     path, target = resolve(net, layer)
     leaves = {m: n for n, m in net.model.named_modules() if n and not list(m.children())}
@@ -102,8 +107,12 @@ def _padding(conv: nn.Conv2d) -> tuple[int, int]:
     if conv.padding == "valid":
         return (0, 0)
     if conv.padding == "same":
-        return tuple(d * (k - 1) // 2 for k, d in zip(conv.kernel_size, conv.dilation))
-    return tuple(conv.padding)
+        (kh, kw), (dh, dw) = conv.kernel_size, conv.dilation
+        return (dh * (kh - 1) // 2, dw * (kw - 1) // 2)
+    if isinstance(conv.padding, str):
+        raise ValueError(f"unknown padding {conv.padding!r}")  # nn.Conv2d takes no other string
+    ph, pw = conv.padding
+    return (ph, pw)
 
 
 def _filter(signal: torch.Tensor, conv: nn.Conv2d, in_shape) -> torch.Tensor:
@@ -126,8 +135,9 @@ def _unpool(signal: torch.Tensor, switches: torch.Tensor, in_shape) -> torch.Ten
     return out.view(n, c, h, w)
 
 
-def deconvnet_steps(net, x, layer: str, channel: int, position=None) -> list[DeconvStep]:
-    """The explicit deconvnet path of one unit, from the unit down to the pixels, one DeconvStep per layer.
+def deconvnet_steps(net: Net, x: ImageLike, layer: str, channel: int, position: Position = None) -> list[DeconvStep]:
+    """The explicit deconvnet path of one unit of x ((1, C, H, W) model input) down to the pixels, one DeconvStep
+    per layer.
 
     Only for chains of conv / ReLU / max-pool layers below the unit (fashion-cnn, AlexNet, VGG);
     the last step's signal is deconvnet(net, x, layer, channel, position).
@@ -143,7 +153,7 @@ def deconvnet_steps(net, x, layer: str, channel: int, position=None) -> list[Dec
         unit = pick_unit(act, layer, channel, position)
         signal = unit_seed(act, unit)
         steps = [DeconvStep(layer, "unit", signal)]
-        alias = {}
+        alias: dict[str, str] = {}
         for name, path in getattr(net, "layers", {}).items():
             alias.setdefault(path, name)
         with torch.no_grad():
@@ -160,7 +170,7 @@ def deconvnet_steps(net, x, layer: str, channel: int, position=None) -> list[Dec
     return steps
 
 
-def deconvnet(net, x, layer: str, channel: int, position=None) -> torch.Tensor:
+def deconvnet(net: Net, x: ImageLike, layer: str, channel: int, position: Position = None) -> torch.Tensor:
     """(1, C, H, W): Zeiler & Fergus's projection of one unit to model-input space. Unnormalised.
 
     The unit is (layer, channel, position), position=None taking the channel's strongest position;

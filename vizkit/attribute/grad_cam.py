@@ -8,15 +8,21 @@ the guided-backprop gradient of the class score, for pixel-sharp detail.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 
+from .._types import ImageLike, Target
 from ..hooks import frozen, record
 from ._class import class_gradient, logit_index
 from ._units import one_input
 
+if TYPE_CHECKING:
+    from ..nets import Net
 
-def grad_cam(net, x, target, layer: str) -> torch.Tensor:
+
+def grad_cam(net: Net, x: ImageLike, target: Target, layer: str) -> torch.Tensor:
     """(H, W) Grad-CAM map of the class target at a conv layer, in [0, 1] (all zero stays zero)."""
     inp = one_input(net, x).requires_grad_(True)
     with frozen(net), record(net, layer, keep_graph=True) as rec, torch.enable_grad():
@@ -36,7 +42,7 @@ def grad_cam(net, x, target, layer: str) -> torch.Tensor:
     return cam / top if top > 0 else cam
 
 
-def guided_grad_cam(net, x, target, layer: str) -> torch.Tensor:
+def guided_grad_cam(net: Net, x: ImageLike, target: Target, layer: str) -> torch.Tensor:
     """(1, C, H, W): guided-backprop gradient of the class score times its Grad-CAM map. Unnormalised."""
     cam = grad_cam(net, x, target, layer)
     return class_gradient(net, one_input(net, x), target, rule="guided") * cam

@@ -8,13 +8,20 @@ The three classic projections differ only in what the backward pass does at a Re
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
+from .._types import ImageLike, Position
 from ..hooks import frozen, record
 from ._units import one_input, pick_unit, relu_rule, unit_seed
 
+if TYPE_CHECKING:
+    from ..nets import Net
 
-def project(net, x, layer: str, channel: int, position=None, rule: str = "gradient") -> torch.Tensor:
+
+def project(net: Net, x: ImageLike, layer: str, channel: int, position: Position = None,
+            rule: str = "gradient") -> torch.Tensor:
     """(1, C, H, W): a unit (layer, channel, position) sent back to model-input space by `rule`.
 
     The backward pass starts from the layer's activations with all but the unit set to zero
@@ -33,6 +40,6 @@ def project(net, x, layer: str, channel: int, position=None, rule: str = "gradie
     return g.detach()
 
 
-def backprop(net, x, layer: str, channel: int, position=None) -> torch.Tensor:
-    """(1, C, H, W): the plain gradient of one unit with respect to the input, scaled by the unit's value."""
+def backprop(net: Net, x: ImageLike, layer: str, channel: int, position: Position = None) -> torch.Tensor:
+    """(1, C, H, W): the plain gradient of one unit with respect to x (a model input), scaled by the unit's value."""
     return project(net, x, layer, channel, position, rule="gradient")

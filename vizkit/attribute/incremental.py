@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict, TypeGuard, TypeVar
 
 import numpy as np
 import torch
@@ -39,9 +41,13 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .._types import ImageLike, Size, Target
 from ..hooks import frozen, inplace_off, resolve_target, run
 from ._units import one_input
 from .occlusion import _size, fill_value, grid_shape, occlusion_scan
+
+if TYPE_CHECKING:
+    from ..nets import Net
 
 # Layers that act on each position separately (in eval mode): a box of their input gives the same box out.
 POINTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
@@ -152,16 +158,21 @@ class Step:
         """This layer's unoccluded input as a Map (made on first use for layers that do not cut crops)."""
         if isinstance(self.base, torch.Tensor):
             self.base = Map(self.base)
+        assert self.base is not None, f"{self.name}'s input is not (1, C, H, W) maps"  # the engine asks 4-D ones
         return self.base
 
     def apply(self, crop: torch.Tensor, rows: np.ndarray, cols: np.ndarray) -> torch.Tensor:
         """(B, C, h_in, w_in) crop read by outputs starting at (rows[b], cols[b]) -> (B, C', h, w) those outputs."""
-        m, (ay, ax) = self.module, self.axes
+        m, axes = self.module, self.axes
+        assert axes is not None, f"{self.name} is not a conv or pool step"  # only those are applied to crops
+        ay, ax = axes
         if self.kind == "conv":
+            assert isinstance(m, nn.Conv2d)  # _classify made it a conv step
             return F.conv2d(crop, m.weight, m.bias, (ay.s, ax.s), 0, (ay.d, ax.d), m.groups)
         if self.kind == "max":
             return F.max_pool2d(crop, (ay.k, ax.k), (ay.s, ax.s), 0, (ay.d, ax.d))
         total = F.avg_pool2d(crop, (ay.k, ax.k), (ay.s, ax.s), divisor_override=1)  # sums over each window
+        assert self.divisors is not None  # _classify gives every avg step its divisors
         dy, dx = self.divisors
         h, w = total.shape[2:]
         iy = torch.as_tensor(rows, device=dy.device)[:, None] + torch.arange(h, device=dy.device)
@@ -185,7 +196,10 @@ def _avg_divisors(m: nn.AvgPool2d, ay: Axis, ax: Axis, ref: torch.Tensor) -> tup
     return out[0], out[1]
 
 
-def _plain(module: nn.Module, kind) -> bool:
+_M = TypeVar("_M", bound=nn.Module)
+
+
+def _plain(module: nn.Module, kind: type[_M]) -> TypeGuard[_M]:
     """module is a `kind` that computes what `kind` does (a subclass may change forward: leave it whole)."""
     return isinstance(module, kind) and type(module).forward is kind.forward
 
@@ -199,24 +213,26 @@ def _classify(name: str, module: nn.Module, flatten: bool, base: torch.Tensor, o
         return step
     n_in, n_out = base.shape[2:], out.shape[2:]
 
-    def axes(k, s, d, p):
-        return tuple(Axis(k[i], s[i], d[i], p[i], n_in[i], n_out[i]) for i in range(2))
+    def axes(k: Sequence[int], s: Sequence[int], d: Sequence[int], p: Sequence[int]) -> tuple[Axis, Axis]:
+        return Axis(k[0], s[0], d[0], p[0], n_in[0], n_out[0]), Axis(k[1], s[1], d[1], p[1], n_in[1], n_out[1])
 
+    k: Sequence[int]
+    p: Sequence[int]
     if _plain(module, nn.Conv2d) and module.padding_mode == "zeros":
         k, s, d = module.kernel_size, module.stride, module.dilation
         if isinstance(module.padding, str):  # "valid", or "same" (the odd extra on the far side, as PyTorch pads)
             p = (0, 0) if module.padding == "valid" else tuple(d[i] * (k[i] - 1) // 2 for i in range(2))
         else:
             p = module.padding
-        step.kind, step.axes, pad = "conv", axes(k, s, d, p), 0.0
+        step.kind, geometry, pad = "conv", axes(k, s, d, p), 0.0
     elif _plain(module, nn.MaxPool2d) and not module.return_indices:
         k, s, d, p = (_pair(v) for v in (module.kernel_size, module.stride or module.kernel_size,
                                          module.dilation, module.padding))
-        step.kind, step.axes, pad = "max", axes(k, s, d, p), -math.inf
+        step.kind, geometry, pad = "max", axes(k, s, d, p), -math.inf
     elif _plain(module, nn.AvgPool2d):
         k, s, p = (_pair(v) for v in (module.kernel_size, module.stride or module.kernel_size, module.padding))
-        step.kind, step.axes, pad = "avg", axes(k, s, (1, 1), p), 0.0
-        step.divisors = _avg_divisors(module, *step.axes, base)
+        step.kind, geometry, pad = "avg", axes(k, s, (1, 1), p), 0.0
+        step.divisors = _avg_divisors(module, *geometry, base)
     elif (_plain(module, nn.AdaptiveAvgPool2d) or _plain(module, nn.AdaptiveMaxPool2d)) and \
             not getattr(module, "return_indices", False) and all(a % b == 0 for a, b in zip(n_in, n_out)):
         if tuple(n_in) == tuple(n_out):
@@ -224,22 +240,28 @@ def _classify(name: str, module: nn.Module, flatten: bool, base: torch.Tensor, o
             return step
         k = tuple(a // b for a, b in zip(n_in, n_out))  # equal bins: a pool with kernel = stride
         step.kind = "max" if isinstance(module, nn.AdaptiveMaxPool2d) else "avg"
-        step.axes, pad = axes(k, k, (1, 1), (0, 0)), (-math.inf if step.kind == "max" else 0.0)
+        geometry, pad = axes(k, k, (1, 1), (0, 0)), (-math.inf if step.kind == "max" else 0.0)
         if step.kind == "avg":
-            step.divisors = tuple(torch.full((n,), float(kk), dtype=base.dtype, device=base.device)
-                                  for n, kk in zip(n_out, k))
+            dy, dx = (torch.full((n,), float(kk), dtype=base.dtype, device=base.device) for n, kk in zip(n_out, k))
+            step.divisors = (dy, dx)
     elif isinstance(module, POINTWISE) or (_plain(module, nn.BatchNorm2d) and not module.training
                                            and module.running_mean is not None):
         step.kind = "point"
         return step
     else:
         return step
-    ay, ax = step.axes
+    step.axes = geometry
+    ay, ax = geometry
     step.base = Map(base, ay.p, ay.pad_after, ax.p, ax.pad_after, pad)
     return step
 
 
-def trace(net, inp: torch.Tensor) -> tuple[list[Step], torch.Tensor]:
+class _TraceState(TypedDict):
+    previous: torch.Tensor  # the last leaf's output (the image before the first)
+    broken: str | None  # why the model is not a chain, once a leaf shows it
+
+
+def trace(net: Net, inp: torch.Tensor) -> tuple[list[Step], torch.Tensor]:
     """Run the model once on inp, checking that it is a chain of leaf modules: (steps, model output).
 
     Raises NotAChain when a leaf's input is not the previous leaf's output (a skip connection, a
@@ -248,7 +270,7 @@ def trace(net, inp: torch.Tensor) -> tuple[list[Step], torch.Tensor]:
     model = net.model
     leaves = {m: n for n, m in model.named_modules() if n and not list(m.children())}
     calls = []
-    state = {"previous": inp, "broken": None}
+    state: _TraceState = {"previous": inp, "broken": None}
 
     def hook(module, inputs, output):
         if state["broken"]:
@@ -288,7 +310,7 @@ class Incremental:
     """Krypton's incremental inference for one image: run(tops, lefts) -> the model's (B, ...) outputs with a
     window x window square of fill at each (top, left), recomputing only each layer's projective field."""
 
-    def __init__(self, net, inp: torch.Tensor, window: tuple[int, int], fill: torch.Tensor):
+    def __init__(self, net: Net, inp: torch.Tensor, window: tuple[int, int], fill: torch.Tensor):
         if inp.dim() != 4:
             raise NotAChain(f"the input is not (1, C, H, W) but {tuple(inp.shape)}")
         self.steps, output = trace(net, inp)
@@ -327,6 +349,7 @@ class Incremental:
             if step.kind == "point":
                 patch = step.module.forward(patch)  # forward, not __call__: no user hook sees a crop
             elif step.kind != "skip":  # conv / pool: a box of outputs, from a crop of the unoccluded input, patched
+                assert step.axes is not None and isinstance(step.base, Map)  # _classify gives conv / pool both
                 (ay, ax), (r, c) = step.axes, boxes[i]
                 h, w = max(1, int((r[1] - r[0]).max())), max(1, int((c[1] - c[0]).max()))
                 rows, cols = np.minimum(r[0], ay.n_out - h), np.minimum(c[0], ax.n_out - w)
@@ -334,13 +357,14 @@ class Incremental:
                 patch, at = step.apply(step.base.cut(y0, x0, ih, iw, patch, *at), rows, cols), (rows, cols)
         # the rest runs on whole maps: the boxes written into copies of the unoccluded activation
         base = self.steps[self.incremental].whole() if self.incremental < len(self.steps) else self.last
+        assert base is not None  # a chain of conv / pool / pointwise steps only ends in maps
         zero = np.zeros(B, dtype=np.int64)
         x = base.cut(zero, zero, base.H, base.W, patch, *at)
         for step in self.steps[self.incremental:]:
             x = step.module(x.flatten(1) if step.flatten else x)
         return x
 
-    def check(self, net, top: int, left: int) -> None:
+    def check(self, net: Net, top: int, left: int) -> None:
         """Raise NotAChain unless run() agrees with the model itself on one occluded copy: a last guard against
         an operation the trace cannot see (one that happens to change nothing on the unoccluded image)."""
         y = self.inp.clone()
@@ -425,7 +449,7 @@ def drill_down(evaluate, h: int, w: int, coarse: int, tolerance: float) -> np.nd
         fetch([p for ps in points.values() for p in ps])
         values = np.stack(list(known.values()))
         spread = max(float((values.max(0) - values.min(0)).max()), 1e-30)
-        refine = []
+        refine: list[tuple[int, int, int, int]] = []
         for cell, ps in points.items():
             error = max(float(np.abs(known[p] - bilinear(cell, *p)).max()) for p in ps)
             quarters = [(a, b, c, d) for a, b in halves(*cell[:2]) for c, d in halves(*cell[2:])]
@@ -437,9 +461,9 @@ def drill_down(evaluate, h: int, w: int, coarse: int, tolerance: float) -> np.nd
     for r0, r1, c0, c1 in final:  # bilinear between the four corners
         ty = (np.arange(r0, r1 + 1) - r0) / max(r1 - r0, 1)
         tx = (np.arange(c0, c1 + 1) - c0) / max(c1 - c0, 1)
-        a, b, c, d = (known[(r, c)] for r in (r0, r1) for c in (c0, c1))
+        a, b, cc, d = (known[(r, c)] for r in (r0, r1) for c in (c0, c1))
         top = a[None] * (1 - tx)[:, None] + b[None] * tx[:, None]  # (nx, D)
-        bottom = c[None] * (1 - tx)[:, None] + d[None] * tx[:, None]
+        bottom = cc[None] * (1 - tx)[:, None] + d[None] * tx[:, None]
         out[r0:r1 + 1, c0:c1 + 1] = top[None] * (1 - ty)[:, None, None] + bottom[None] * ty[:, None, None]
     for (r, c), v in known.items():
         out[r, c] = v
@@ -455,6 +479,7 @@ def _default_batch(engine: Incremental, budget: int = 2**22) -> int:
     boxes = {i: (r, c) for i, r, c in engine.boxes(top, left)}
     for i, s in enumerate(engine.steps):
         if i in boxes:
+            assert s.axes is not None  # boxes() has only the steps with axes
             (r, c), (ay, ax) = boxes[i], s.axes
             largest = max(largest, s.in_shape[1] * ay.source(r[0], int((r[1] - r[0])[0]))[1]
                           * ax.source(c[0], int((c[1] - c[0])[0]))[1])
@@ -478,7 +503,8 @@ def _approximation(threshold, coarse, tolerance, win, st) -> int:
     return coarse
 
 
-def incremental_scan(net, x, window, stride, fill, head, batch_size: int | None = None, progress: bool = True,
+def incremental_scan(net: Net, x: ImageLike, window: Size, stride: Size, fill: float | str, head,
+                     batch_size: int | None = None, progress: bool = True,
                      desc: str = "occlusion", callback=None, *, approximate: bool = False,
                      threshold: float | None = None, coarse: int | None = None,
                      tolerance: float = 0.08) -> torch.Tensor:
@@ -530,13 +556,14 @@ def incremental_scan(net, x, window, stride, fill, head, batch_size: int | None 
                     rows, cols = np.divmod(np.arange(h * w), w)
                     out = evaluate(rows, cols)
                     return out.reshape(h, w, *out.shape[1:])
-                shape = []
+                shape: list[int] = []
 
                 def flat(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
                     out = evaluate(rows, cols)
                     shape[:] = out.shape[1:]
                     return out.reshape(len(rows), -1).double().numpy()
 
+                assert coarse is not None  # _approximation set it
                 grid = drill_down(flat, h, w, coarse, tolerance)
                 return torch.from_numpy(grid).float().reshape(h, w, *shape)
     warnings.warn(f"{getattr(net, 'name', 'this model')} is not a chain of conv / pool / pointwise / linear layers "
@@ -551,7 +578,8 @@ def _softmax(logits: torch.Tensor, name: str) -> torch.Tensor:
     return torch.softmax(logits.float(), dim=1)
 
 
-def incremental_probs(net, x, window, stride, fill="mean", batch_size: int | None = None, progress: bool = True,
+def incremental_probs(net: Net, x: ImageLike, window: Size, stride: Size, fill: float | str = "mean",
+                      batch_size: int | None = None, progress: bool = True,
                       callback=None, *, approximate: bool = False, threshold: float | None = None,
                       coarse: int | None = None, tolerance: float = 0.08) -> torch.Tensor:
     """(K, h, w) softmax probability of every class with the window at each position: occlusion_probs, computed
@@ -561,7 +589,8 @@ def incremental_probs(net, x, window, stride, fill="mean", batch_size: int | Non
                             tolerance=tolerance).permute(2, 0, 1)
 
 
-def incremental_occlusion(net, x, target, window, stride, fill="mean", batch_size: int | None = None,
+def incremental_occlusion(net: Net, x: ImageLike, target: Target, window: Size, stride: Size,
+                          fill: float | str = "mean", batch_size: int | None = None,
                           progress: bool = True, *, approximate: bool = False,
                           threshold: float | None = None, coarse: int | None = None,
                           tolerance: float = 0.08) -> torch.Tensor:

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from .._types import ImageLike, Target
 from ..hooks import frozen, resolve_target, run
 from ._units import one_input
 from .grad_cam import grad_cam, guided_grad_cam
 from .occlusion import occlusion, to_pixels
 from .saliency import saliency
 
+if TYPE_CHECKING:
+    from ..nets import Net
+
 METHODS = ("occlusion", "gradient", "SmoothGrad", "Grad-CAM", "guided Grad-CAM")
 
 
-def mass_share(heat, mask) -> float:
+def mass_share(heat: torch.Tensor, mask: torch.Tensor) -> float:
     """Share in [0, 1] of a non-negative (H, W) map's total that lies on the True pixels of an (H, W) mask.
 
     Compare it with mask.mean(), the share a map spread evenly over the image would put there.
@@ -32,8 +39,8 @@ def mass_share(heat, mask) -> float:
     return float(h[m].sum()) / total
 
 
-def heat_maps(net, x, target, layer: str, window: int = 6, stride: int = 2, smooth: int = 16,
-              methods=METHODS, fill="mean") -> dict[str, torch.Tensor]:
+def heat_maps(net: Net, x: ImageLike, target: Target, layer: str, window: int = 6, stride: int = 2, smooth: int = 16,
+              methods=METHODS, fill: float | str = "mean") -> dict[str, torch.Tensor]:
     """Method -> (H, W) non-negative map of where the evidence for class target lies, on the input grid.
 
     occlusion: the fall of the target's probability, max(p - p_occluded, 0), averaged over the windows
@@ -73,7 +80,8 @@ def object_mask(image: torch.Tensor, threshold: float = 0.05, margin: int = 0) -
     return mask
 
 
-def object_mass(net, dataset, indices, layer: str, threshold: float = 0.05, margins=(0,), progress: bool = True,
+def object_mass(net: Net, dataset: Dataset, indices, layer: str, threshold: float = 0.05, margins=(0,),
+                progress: bool = True,
                 **options) -> dict[str, np.ndarray]:
     """For dataset items (image in [0, 1] on a black background, label), the share of each method's map
     (explaining the true label) on the object's pixels -> method -> (N, len(margins)) shares, one column

@@ -9,12 +9,18 @@ every variant goes through.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .._types import Callback, ImageLike, Position, Size, Target
 from ..hooks import frozen, record
 from ._units import check_channel, one_input, pick_unit
+
+if TYPE_CHECKING:
+    from ..nets import Net
 
 
 def _size(v, what: str) -> tuple[int, int]:
@@ -26,7 +32,7 @@ def _size(v, what: str) -> tuple[int, int]:
     return int(pair[0]), int(pair[1])
 
 
-def grid_shape(image_size, window, stride) -> tuple[int, int]:
+def grid_shape(image_size, window: Size, stride: Size) -> tuple[int, int]:
     """(h, w) of the occlusion map: ((H - window) // stride + 1, (W - window) // stride + 1)."""
     win, st = _size(window, "window"), _size(stride, "stride")
     H, W = image_size
@@ -35,7 +41,7 @@ def grid_shape(image_size, window, stride) -> tuple[int, int]:
     return (H - win[0]) // st[0] + 1, (W - win[1]) // st[1] + 1
 
 
-def fill_value(net, fill) -> torch.Tensor:
+def fill_value(net: Net, fill: float | str) -> torch.Tensor:
     """(C,) model-input value of the occluder: "mean" is the dataset's mean colour (0 in model input),
     a number is a pixel value in [0, 1]."""
     if isinstance(fill, str):
@@ -47,8 +53,9 @@ def fill_value(net, fill) -> torch.Tensor:
     return torch.tensor([(fill - m) / s for m, s in zip(net.mean, net.std)])
 
 
-def occlusion_scan(net, x, window, stride, fill, forward, batch_size: int | None = None, progress: bool = True,
-                   desc: str = "occlusion", callback=None) -> torch.Tensor:
+def occlusion_scan(net: Net, x: ImageLike, window: Size, stride: Size, fill: float | str, forward,
+                   batch_size: int | None = None, progress: bool = True,
+                   desc: str = "occlusion", callback: Callback | None = None) -> torch.Tensor:
     """(h, w, ...) of forward((B, C, H, W) occluded inputs) -> (B, ...), one entry per window position.
 
     The model is left as found; forward runs under no_grad with the model in eval mode. batch_size
@@ -80,9 +87,10 @@ def occlusion_scan(net, x, window, stride, fill, forward, batch_size: int | None
     return out.reshape(h, w, *out.shape[1:])
 
 
-def occlusion_probs(net, x, window, stride, fill="mean", batch_size: int | None = None, progress: bool = True,
-                    callback=None, approximate: bool = False, **approximation) -> torch.Tensor:
-    """(K, h, w) softmax probability of every class with the window at each position.
+def occlusion_probs(net: Net, x: ImageLike, window: Size, stride: Size, fill: float | str = "mean",
+                    batch_size: int | None = None, progress: bool = True,
+                    callback: Callback | None = None, approximate: bool = False, **approximation) -> torch.Tensor:
+    """(K, h, w) softmax probability of every class with the window at each position of x (a model input).
 
     .argmax(0) is Zeiler & Fergus's map of the most probable label (their Fig. 7e). Computed incrementally
     (incremental.py, after Krypton: the same numbers as running every occluded image, for chains of layers;
@@ -95,7 +103,8 @@ def occlusion_probs(net, x, window, stride, fill="mean", batch_size: int | None 
                              **approximation)
 
 
-def occlusion(net, x, target, window, stride, fill="mean", batch_size: int | None = None,
+def occlusion(net: Net, x: ImageLike, target: Target, window: Size, stride: Size, fill: float | str = "mean",
+              batch_size: int | None = None,
               progress: bool = True, approximate: bool = False, **approximation) -> torch.Tensor:
     """(h, w) softmax probability of class target with a window x window square at (i * stride, j * stride).
 
@@ -110,10 +119,11 @@ def occlusion(net, x, target, window, stride, fill="mean", batch_size: int | Non
                                  **approximation)
 
 
-def occlusion_activation(net, x, layer: str, channel: int, window, stride, fill="mean", position=None,
+def occlusion_activation(net: Net, x: ImageLike, layer: str, channel: int, window: Size, stride: Size,
+                         fill: float | str = "mean", position: Position = None,
                          total: bool = False, batch_size: int | None = None, progress: bool = True) -> torch.Tensor:
-    """(h, w) activation of one unit with the window at each position (the unit chosen on the unoccluded
-    image: position=None is the channel's strongest position); total=True gives the channel's summed
+    """(h, w) activation of one unit with the window at each position of x, a model input (the unit chosen
+    on the unoccluded image: position=None is the channel's strongest position); total=True gives the channel's summed
     activation instead, as in Zeiler & Fergus's Fig. 7b."""
     if total and position is not None:
         raise ValueError("total=True sums the whole channel: leave position=None")
@@ -131,13 +141,14 @@ def occlusion_activation(net, x, layer: str, channel: int, window, stride, fill=
         out = r[layer]
         if total:
             return out[:, unit].sum((1, 2))
-        return out[(slice(None), *unit)]
+        index = (slice(None), *unit) if isinstance(unit, tuple) else (slice(None), unit)  # out[:, *unit]
+        return out[index]
 
     return occlusion_scan(net, inp, window, stride, fill, forward, batch_size, progress,
                           desc=f"occlusion {layer}")
 
 
-def to_pixels(grid: torch.Tensor, window, stride, image_size) -> torch.Tensor:
+def to_pixels(grid: torch.Tensor, window: Size, stride: Size, image_size) -> torch.Tensor:
     """(h, w) per-window-position values -> (H, W): each pixel gets the mean over the windows covering
     it (0 where none does), so an occlusion map can be compared pixel by pixel with other maps."""
     win, st = _size(window, "window"), _size(stride, "stride")

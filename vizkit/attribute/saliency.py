@@ -7,13 +7,19 @@ SmoothGrad averages this map over copies of x with Gaussian noise added, which r
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
+from .._types import ImageLike, Target
 from ._class import class_gradient
 from ._units import one_input
 
+if TYPE_CHECKING:
+    from ..nets import Net
 
-def saliency(net, x, target, smooth: int = 0, noise: float = 0.15, seed: int = 0,
+
+def saliency(net: Net, x: ImageLike, target: Target, smooth: int = 0, noise: float = 0.15, seed: int = 0,
              batch_size: int = 16) -> torch.Tensor:
     """(H, W) max over channels of |d logit_target / d x|, on the input grid; >= 0, unnormalised.
 

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from .. import _check
+from .._types import ImageLike, Images
 from ..data import batches
 
+if TYPE_CHECKING:
+    from ..nets import Net
 
-def as_input(net, x, full: bool = False) -> torch.Tensor:
+
+def as_input(net: Net, x: ImageLike, full: bool = False) -> torch.Tensor:
     """A (N, C, H, W) model input, or any single image net.preprocess accepts -> (N, C, H, W) input.
 
     A model input must be floating point and finite; it is moved to the model's device and dtype
@@ -29,7 +35,7 @@ def as_input(net, x, full: bool = False) -> torch.Tensor:
     return net.preprocess(x)
 
 
-def input_batches(net, images, batch_size: int = 256, ordered: bool = True, full: bool = False):
+def input_batches(net: Net, images: Images, batch_size: int = 256, ordered: bool = True, full: bool = False):
     """Yield normalised (B, C, H, W) batches from a (N, C, H, W) input tensor, a Dataset of
     ([0, 1] image, label) items, or a DataLoader of such batches.
 
@@ -60,7 +66,7 @@ def input_batches(net, images, batch_size: int = 256, ordered: bool = True, full
                         f"got {type(images).__name__}")
 
 
-def _model_input(net, x: torch.Tensor, what: str, full: bool) -> torch.Tensor:
+def _model_input(net: Net, x: torch.Tensor, what: str, full: bool) -> torch.Tensor:
     """(B, C, H, W) [0, 1] pixels -> model input, once their shape fits the net."""
     if x.dim() != 4:
         hint = " (a DataLoader with batch_size=None gives single items: give it a batch_size)" if x.dim() == 3 else ""

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import torch
 
 from .. import _check
+from .._types import ImageLike, Images
 from ..hooks import preserved, record, resolve
 from ._inputs import as_input, input_batches
 from .features import one_layer
 
+if TYPE_CHECKING:
+    from ..nets import Net
+
 
 @torch.no_grad()
-def activations(net, x, layers) -> dict[str, torch.Tensor]:
+def activations(net: Net, x: ImageLike, layers: str | Sequence[str]) -> dict[str, torch.Tensor]:
     """Feature maps of one image: layer -> (C, h, w) tensor ((N, C, h, w) for a batch of N > 1).
 
     x: a (N, C, H, W) model input or anything net.preprocess takes; layers: a name or a list.
@@ -44,7 +51,7 @@ def activation_stats(maps: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
-def dead_filters(net, images, layer: str, batch_size: int = 256) -> torch.Tensor:
+def dead_filters(net: Net, images: Images, layer: str, batch_size: int = 256) -> torch.Tensor:
     """(C,) bool: True for channels whose output is never positive over all the images.
 
     images: a (N, C, H, W) model input, a Dataset of ([0, 1] image, label) or a DataLoader.

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .. import _check
+from .._types import Features
 from .features import _check_features
 
 METHODS = ("pca", "tsne", "umap")
@@ -36,7 +37,7 @@ def _finite_result(r: np.ndarray, what: str) -> np.ndarray:
     return r
 
 
-def explained_variance(feats, n_components: int = 50) -> np.ndarray:
+def explained_variance(feats: Features, n_components: int = 50) -> np.ndarray:
     """PCA's explained-variance ratio of the first n_components principal components (at most min(N, D)),
     largest first."""
     from sklearn.decomposition import PCA
@@ -48,8 +49,9 @@ def explained_variance(feats, n_components: int = 50) -> np.ndarray:
                           "the explained-variance ratio")
 
 
-def trustworthiness(feats, points, n_neighbors: int = 5) -> float:
-    """scikit-learn's trustworthiness of a 2-D embedding: 1 when its neighbours were neighbours before."""
+def trustworthiness(feats: Features, points: np.ndarray, n_neighbors: int = 5) -> float:
+    """scikit-learn's trustworthiness of (N, 2) points embedding (N, D) feats: 1 when their neighbours were neighbours
+    before."""
     from sklearn.manifold import trustworthiness as score
 
     f = _varied(_check_features(feats))
@@ -62,7 +64,7 @@ def trustworthiness(feats, points, n_neighbors: int = 5) -> float:
     return float(score(f, p, n_neighbors=n_neighbors))
 
 
-def embed(feats, method: str = "pca", seed: int = 0, n_components: int = 2, **options) -> np.ndarray:
+def embed(feats: Features, method: str = "pca", seed: int = 0, n_components: int = 2, **options) -> np.ndarray:
     """(N, D) features -> (N, n_components) float32 array (2-D by default), seeded and deterministic.
 
     method "pca": the first principal components. "tsne": openTSNE's FFT-accelerated t-SNE
@@ -164,7 +166,7 @@ def _global_state_kept(numba: bool):
     try:
         yield
     finally:
-        if numba_threads is not None and nb.get_num_threads() != numba_threads:
+        if nb is not None and numba_threads is not None and nb.get_num_threads() != numba_threads:
             nb.set_num_threads(numba_threads)
         if torch.get_num_threads() != torch_threads:  # after numba's: setting numba's may set torch's
             torch.set_num_threads(torch_threads)

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from .. import _check
+from .._types import Features, ImageLike, Images, PathLike
 from ..hooks import preserved, record, resolve
 from ._inputs import input_batches
+
+if TYPE_CHECKING:
+    from ..nets import Net
 
 METRICS = ("cosine", "euclidean")
 
@@ -32,20 +37,19 @@ def flag(value, name: str) -> bool:
     return bool(value)
 
 
-def _count(images) -> int:
+def _count(images: Images) -> int:
     """How many images a tensor, Dataset or DataLoader holds."""
     if isinstance(images, torch.Tensor) and images.dim() != 4:
         raise ValueError(f"images given as a tensor must be a (N, C, H, W) model input; got shape "
                          f"{tuple(images.shape)} (for one image use x[None])")
-    sized = images.dataset if isinstance(images, torch.utils.data.DataLoader) else images
-    try:
-        return len(sized)
-    except TypeError:
+    size = _check.length(images.dataset if isinstance(images, torch.utils.data.DataLoader) else images)
+    if size is None:
         raise TypeError(f"images must be a (N, C, H, W) tensor, a Dataset with a length or a DataLoader over one; "
-                        f"got {type(images).__name__}") from None
+                        f"got {type(images).__name__}")
+    return size
 
 
-def _model_digest(net) -> str:
+def _model_digest(net: Net) -> str:
     h = hashlib.sha1(net.name.encode())
     for k, v in net.model.state_dict().items():
         h.update(k.encode())
@@ -53,7 +57,7 @@ def _model_digest(net) -> str:
     return h.hexdigest()[:16]
 
 
-def _data_digest(images) -> str:
+def _data_digest(images: Images) -> str:
     if isinstance(images, torch.Tensor):
         return hashlib.sha1(images.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
     if hasattr(images, "tensors"):
@@ -65,7 +69,7 @@ def _data_digest(images) -> str:
                      "for other datasets pass cache='a-name-for-this-dataset'")
 
 
-def layer_outputs(net, images, layer: str, batch_size: int = 256, progress: bool = True, desc: str = ""):
+def layer_outputs(net: Net, images: Images, layer: str, batch_size: int = 256, progress: bool = True, desc: str = ""):
     """Yield one layer's output for each batch of images, stopping each forward pass at the layer.
 
     Forward passes run under no_grad; the caller's grad mode is untouched between batches, and
@@ -91,7 +95,7 @@ def layer_outputs(net, images, layer: str, batch_size: int = 256, progress: bool
             bar.close()
 
 
-def features(net, images, layer: str, batch_size: int = 256, pool: str | None = None,
+def features(net: Net, images: Images, layer: str, batch_size: int = 256, pool: str | None = None,
              cache: bool | str = False, progress: bool = True) -> np.ndarray:
     """(N, D) float32 features of every image at one layer, streamed in batches under no_grad.
 
@@ -137,6 +141,7 @@ def features(net, images, layer: str, batch_size: int = 256, pool: str | None = 
     if start != n:
         raise ValueError(f"expected {n} images but the data yielded {start} (a DataLoader with drop_last=True "
                          f"skips the last ones: pass drop_last=False)")
+    assert out is not None  # n >= 1 images were written into it
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
@@ -145,7 +150,7 @@ def features(net, images, layer: str, batch_size: int = 256, pool: str | None = 
     return out
 
 
-def _cached(path, n: int) -> np.ndarray:
+def _cached(path: PathLike, n: int) -> np.ndarray:
     """A cached (n, D) feature file, or a ValueError naming the file to delete."""
     try:
         f = np.load(path, allow_pickle=False)
@@ -157,7 +162,7 @@ def _cached(path, n: int) -> np.ndarray:
     return f
 
 
-def as_numbers(x, name: str) -> np.ndarray:
+def as_numbers(x: ImageLike, name: str) -> np.ndarray:
     """An array-like or tensor -> numpy array of real numbers (bool, int or float); TypeError otherwise."""
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu()
@@ -171,7 +176,7 @@ def as_numbers(x, name: str) -> np.ndarray:
     return a
 
 
-def _check_features(feats, name: str = "features") -> np.ndarray:
+def _check_features(feats: Features, name: str = "features") -> np.ndarray:
     """(N, D) float32 features with N >= 2, D >= 1, every value finite (also after the cast to float32)."""
     f = as_numbers(feats, name)
     if f.ndim != 2:
@@ -202,15 +207,17 @@ def _distances(f: torch.Tensor, q: torch.Tensor, metric: str) -> torch.Tensor:
     return 1.0 - qn @ fn.T
 
 
-def nearest(feats, query_index: int, k: int, metric: str = "cosine") -> tuple[np.ndarray, np.ndarray]:
-    """The k rows nearest to row query_index, nearest first, the query itself excluded -> (indices, distances).
+def nearest(feats: Features, query_index: int, k: int, metric: str = "cosine") -> tuple[np.ndarray, np.ndarray]:
+    """(N, D) features -> (k,) indices and (k,) distances of the rows nearest to row query_index, nearest first,
+    the query itself excluded.
 
     metric: "cosine" (1 - cosine similarity) or "euclidean". Exact; ties go to the lower index.
     """
     return NeighbourIndex(feats, metric).nearest(query_index, k)
 
 
-def nearest_to(feats, query, k: int, metric: str = "cosine", exclude: int | None = None):
+def nearest_to(feats: Features, query: Features, k: int, metric: str = "cosine",
+               exclude: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The k rows of feats nearest to a (D,) query vector -> (indices, distances), nearest first."""
     return NeighbourIndex(feats, metric).nearest_to(query, k, exclude)
 
@@ -223,7 +230,7 @@ class NeighbourIndex:
     every row in float64 (as knn_agreement does), at a fraction of the cost for large N x D.
     """
 
-    def __init__(self, feats, metric: str = "cosine"):
+    def __init__(self, feats: Features, metric: str = "cosine"):
         self.metric = _check_metric(metric)
         self.feats = _check_features(feats)
         f = torch.from_numpy(self.feats)
@@ -241,7 +248,7 @@ class NeighbourIndex:
         k = _check.integer(k, "k", 1, n - 1)
         return self._search(self.feats[query_index][None], k, query_index)
 
-    def nearest_to(self, query, k: int, exclude: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def nearest_to(self, query: Features, k: int, exclude: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The k rows nearest to a (D,) query vector -> (indices, distances), nearest first."""
         f = self.feats
         q = as_numbers(query, "query")
@@ -273,8 +280,10 @@ class NeighbourIndex:
         return candidates.numpy()[order].astype(np.int64), d[order]
 
 
-def knn_agreement(feats, labels, k: int = 10, metric: str = "cosine", chunk: int = 1024) -> float:
+def knn_agreement(feats: Features, labels: Features, k: int = 10, metric: str = "cosine", chunk: int = 1024) -> float:
     """Mean share of each sample's k nearest neighbours (itself excluded) that have its label.
+
+    feats: (N, D); labels: (N,).
 
     Neighbours are those nearest() gives: ties in distance go to the lower index.
     """

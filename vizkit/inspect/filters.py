@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from ..hooks import resolve
 from .features import one_layer
 
+if TYPE_CHECKING:
+    from ..nets import Net
 
-def filter_weights(net, layer: str) -> torch.Tensor:
+
+def filter_weights(net: Net, layer: str) -> torch.Tensor:
     """A copy of a layer's weights: (out, in, kh, kw) for convolutions, (out, in) for linear layers."""
     path, module = resolve(net, one_layer(layer))
     weight = getattr(module, "weight", None)

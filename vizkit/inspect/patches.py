@@ -3,14 +3,21 @@ excite it most, found in one streaming pass, with their receptive-field crops.""
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
 from .. import _check
+from .._types import Images
 from .features import _count, flag, layer_outputs, one_layer
 from .receptive import RF, receptive_field
+
+if TYPE_CHECKING:
+    from ..nets import Net
 
 
 @dataclass
@@ -29,7 +36,7 @@ class TopPatches:
     xs: torch.Tensor
     layer: str
     rf: RF
-    dataset: object = None
+    dataset: Dataset | None = None
     scanned: torch.Tensor | None = None
 
     @property
@@ -58,8 +65,9 @@ class TopPatches:
             raise ValueError(f"cannot merge overlapping shards: {len(common)} dataset indices were searched in both "
                              f"(e.g. {common[:5].tolist()}), and their images would count twice; merge results of "
                              f"disjoint Subsets of one dataset")
-        both = [torch.cat([getattr(self, f), getattr(other, f)], 1) for f in ("values", "indices", "ys", "xs")]
-        merged = _best(*both, self.k)
+        values, indices, ys, xs = (torch.cat([getattr(self, f), getattr(other, f)], 1)
+                                   for f in ("values", "indices", "ys", "xs"))
+        merged = _best(values, indices, ys, xs, self.k)
         scanned = None if self.scanned is None or other.scanned is None else torch.cat([self.scanned, other.scanned])
         return TopPatches(*merged, self.layer, self.rf, self.dataset if self.dataset is not None else other.dataset,
                           scanned)
@@ -69,7 +77,7 @@ class TopPatches:
         self._check(channel)
         return torch.stack(self.rf.box(self.ys[channel], self.xs[channel]), 1).numpy()
 
-    def mean_crop(self, channel: int, dataset=None) -> np.ndarray:
+    def mean_crop(self, channel: int, dataset: Dataset | None = None) -> np.ndarray:
         """(size_h, size_w, C) mean of the channel's crops, NaN where no crop lies inside its image."""
         crops = self.crops(channel, dataset)
         inside = ~np.isnan(crops)
@@ -77,7 +85,7 @@ class TopPatches:
         count = inside.sum(0)
         return np.where(count > 0, total / np.maximum(count, 1), np.nan).astype(np.float32)
 
-    def crops(self, channel: int, dataset=None) -> np.ndarray:
+    def crops(self, channel: int, dataset: Dataset | None = None) -> np.ndarray:
         """(k, size_h, size_w, C) image patches under each entry's receptive field, in [0, 1];
         the part of a field outside its image (clipped at the border) is NaN, drawn as blank."""
         self._check(channel)
@@ -88,11 +96,9 @@ class TopPatches:
             data = data.dataset
         indices = self.indices[channel].tolist()
         top = max(indices, default=-1)
-        try:
-            size = len(data)
-        except TypeError:
-            raise TypeError(f"dataset must be a Dataset of ([0, 1] image, label) items; got {type(data).__name__}") \
-                from None
+        size = _check.length(data)
+        if size is None:
+            raise TypeError(f"dataset must be a Dataset of ([0, 1] image, label) items; got {type(data).__name__}")
         if top >= size:
             raise ValueError(f"dataset holds {size} items but the patches come from dataset index {top}: pass the "
                              f"dataset the patches were searched in (dataset=)")
@@ -105,9 +111,9 @@ class TopPatches:
         _check.integer(channel, "channel", 0, self.values.shape[0] - 1)
 
 
-def _name(dataset) -> str:
+def _name(dataset: Dataset) -> str:
     kind = type(dataset).__name__
-    return f"{kind} of {len(dataset)} items" if hasattr(dataset, "__len__") else kind
+    return f"{kind} of {len(dataset)} items" if isinstance(dataset, Sized) else kind
 
 
 def _overlap(a: TopPatches, b: TopPatches) -> torch.Tensor:
@@ -141,24 +147,27 @@ def crop_box(image, box) -> np.ndarray:
     return patch
 
 
-def _best(values, indices, ys, xs, k):
+def _best(values: torch.Tensor, indices: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor,
+          k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Keep the k largest values per row, ties broken by lower index; -inf fillers last."""
     big = torch.iinfo(torch.int64).max
     key_index = torch.where(indices < 0, torch.full_like(indices, big), indices)
     order = torch.argsort(key_index, dim=1, stable=True)
     values, indices, ys, xs = (t.gather(1, order) for t in (values, indices, ys, xs))
     order = torch.argsort(values, dim=1, descending=True, stable=True)[:, :k]
-    return tuple(t.gather(1, order) for t in (values, indices, ys, xs))
+    return values.gather(1, order), indices.gather(1, order), ys.gather(1, order), xs.gather(1, order)
 
 
-def _source(images) -> tuple[object, torch.Tensor]:
+def _source(images: Images) -> tuple[Dataset | None, torch.Tensor]:
     """(the dataset the images are numbered in, (N,) int64 index of each image there): a Subset (also nested,
     also inside a DataLoader) gives its parent's indices; a tensor numbers its own images (dataset None)."""
     if isinstance(images, torch.utils.data.DataLoader):  # input_batches refuses one that reorders its items
         images = images.dataset
     ids = None
     while isinstance(images, torch.utils.data.Subset):
-        parent = len(images.dataset)
+        parent = _check.length(images.dataset)
+        if parent is None:
+            raise TypeError(f"a Subset's dataset must have a length; got {type(images.dataset).__name__}")
         idx = torch.as_tensor(list(images.indices), dtype=torch.int64).reshape(-1)
         idx = torch.where(idx < 0, idx + parent, idx)
         ids = idx if ids is None else idx[ids]
@@ -168,7 +177,8 @@ def _source(images) -> tuple[object, torch.Tensor]:
     return (images if isinstance(images, torch.utils.data.Dataset) else None), ids
 
 
-def top_patches(net, images, layer: str, k: int = 9, batch_size: int = 256, progress: bool = True) -> TopPatches:
+def top_patches(net: Net, images: Images, layer: str, k: int = 9, batch_size: int = 256,
+                progress: bool = True) -> TopPatches:
     """For each channel of a conv layer, the k images whose strongest position is highest.
 
     images: a Dataset of ([0, 1] image, label) (a Subset keeps its parent's indices), a DataLoader
@@ -183,7 +193,8 @@ def top_patches(net, images, layer: str, k: int = 9, batch_size: int = 256, prog
         raise ValueError("top_patches got no images (an empty dataset or tensor)")
     dataset, ids = _source(images)
     rf = receptive_field(net, layer)
-    best, seen = None, 0
+    best: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+    seen = 0
     for a in layer_outputs(net, images, layer, batch_size, progress, desc=f"top patches {layer}"):
         if a.dim() != 4:
             raise ValueError(f"layer {layer!r} gives {tuple(a.shape[1:])} outputs, not maps; "
@@ -199,9 +210,11 @@ def top_patches(net, images, layer: str, k: int = 9, batch_size: int = 256, prog
             filler = (torch.full((c, k), -torch.inf), torch.full((c, k), -1, dtype=torch.int64),
                       torch.zeros((c, k), dtype=torch.int64), torch.zeros((c, k), dtype=torch.int64))
             best = filler
-        best = _best(*(torch.cat([o, nw], 1) for o, nw in zip(best, cand)), k)
+        values, indices, ys, xs = (torch.cat([o, nw], 1) for o, nw in zip(best, cand))
+        best = _best(values, indices, ys, xs, k)
         seen += b
     if seen != n:
         raise ValueError(f"expected {n} images but the data yielded {seen} (a DataLoader with drop_last=True "
                          f"skips the last ones: pass drop_last=False)")
+    assert best is not None  # n >= 1 images were searched
     return TopPatches(*best, layer, rf, dataset, ids)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import operator
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch import fx, nn
 
 from ..hooks import _HOOK_DICTS, preserved, resolve
+
+if TYPE_CHECKING:
+    from ..nets import Net
 
 Pair = tuple[int, int]
 
@@ -21,11 +25,11 @@ class RF(NamedTuple):
     reaches outside the image). Unit (y, x) sees rows start[0] + y * stride[0] ... + size[0] - 1.
     """
 
-    size: Pair
-    stride: Pair
-    start: Pair
+    size: tuple[int, int]
+    stride: tuple[int, int]
+    start: tuple[int, int]
 
-    def box(self, y, x):
+    def box(self, y: Any, x: Any) -> tuple[Any, Any, Any, Any]:
         """Unit (y, x)'s input pixels (top, left, bottom, right), end-exclusive, unclipped; y, x: ints or arrays."""
         top, left = self.start[0] + y * self.stride[0], self.start[1] + x * self.stride[1]
         return top, left, top + self.size[0], left + self.size[1]
@@ -106,6 +110,7 @@ def _shape(node) -> tuple | None:
 
 def _module_field(module, field: _Field, node, arg) -> _Field:
     if isinstance(module, nn.Conv2d):
+        pad: Sequence[int]
         if isinstance(module.padding, str):
             pad = [(d * (k - 1)) // 2 if module.padding == "same" else 0
                    for k, d in zip(module.kernel_size, module.dilation)]
@@ -149,6 +154,8 @@ def _arguments(node, names, defaults) -> list:
 
 def _adaptive(field: _Field, node, arg, name: str) -> _Field:
     shape_in, shape_out = _shape(arg), _shape(node)
+    if shape_in is None or shape_out is None:
+        raise ValueError(f"receptive_field could not tell the shapes around {name}")
     (hi, wi), (ho, wo) = shape_in[2:], shape_out[2:]
     if (hi, wi) == (ho, wo):
         return field
@@ -170,13 +177,14 @@ def _function_field(node, field: _Field, arg) -> _Field | None:
     if node.op == "call_function" and target is F.conv2d:
         weight, _, stride, pad, dil = _arguments(node, ["weight", "bias", "stride", "padding", "dilation"],
                                                  [None, None, 1, 0, 1])
-        kernel = _shape(weight)[2:] if isinstance(weight, fx.Node) and _shape(weight) else None
+        weight_shape = _shape(weight) if isinstance(weight, fx.Node) else None
+        kernel = weight_shape[2:] if weight_shape else None
         if kernel is None:
             raise ValueError(f"receptive_field could not tell the kernel size of {node.name}")
-        dil = _pair(dil)
+        dilation = _pair(dil)
         if isinstance(pad, str):
-            pad = [(d * (k - 1)) // 2 if pad == "same" else 0 for k, d in zip(kernel, dil)]
-        return field.window(tuple(kernel), _pair(stride), _pair(pad), dil)
+            pad = [(d * (k - 1)) // 2 if pad == "same" else 0 for k, d in zip(kernel, dilation)]
+        return field.window(tuple(kernel), _pair(stride), _pair(pad), dilation)
     if node.op == "call_function" and target in ADAPTIVE_POOLS:
         return _adaptive(field, node, arg, node.name)
     if (node.op == "call_function" and target in REDUCE_FUNCTIONS) or (node.op == "call_method"
@@ -215,7 +223,7 @@ def _reshaped(field: _Field, node, arg, name: str) -> _Field:
     return field
 
 
-def _fields(net) -> tuple[dict[str, _Field], dict[str, str]]:
+def _fields(net: Net) -> tuple[dict[str, _Field], dict[str, str]]:
     """Field of every node of the traced model; and, for every module path, its last node."""
     try:
         gm = _trace(net)
@@ -276,7 +284,7 @@ def _check_net(net):
     return net
 
 
-def receptive_field(net, layer: str) -> RF:
+def receptive_field(net: Net, layer: str) -> RF:
     """RF(size, stride, start) of the units of one layer (alias or dotted path), in input pixels."""
     path, _ = resolve(_check_net(net), layer)
     fields, last = _fields(net)
@@ -284,7 +292,7 @@ def receptive_field(net, layer: str) -> RF:
     return RF(f.size, f.stride, f.start)
 
 
-def receptive_fields(net) -> dict[str, RF]:
+def receptive_fields(net: Net) -> dict[str, RF]:
     """RF of every named layer (aliases when the net has them, else every module path), in forward order."""
     fields, last = _fields(_check_net(net))
     names = list(net.layers) if getattr(net, "layers", None) else [n for n, _ in net.model.named_modules() if n]
@@ -295,7 +303,7 @@ def receptive_fields(net) -> dict[str, RF]:
     return {n: RF(f.size, f.stride, f.start) for n, f in out.items()}
 
 
-def _lookup(fields, last, path, layer) -> _Field:
+def _lookup(fields, last, path: str, layer) -> _Field:
     key = _stack_key(last, path)
     if key is None:
         raise ValueError(f"layer {layer!r} ({path}) is not used by the model's forward pass")

@@ -14,19 +14,26 @@ units. Untargeted by default: target is the label to move away from; targeted=Tr
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import torch
 import torch.nn.functional as F
 
 from .. import _check
+from .._types import Callback, ImageLike, Target, Targets
 from ..hooks import frozen, inplace_off, resolve_target, run
 from ..inspect._inputs import as_input
 from .objectives import OUTPUT, term
 from .render import optimize
 
+if TYPE_CHECKING:
+    from ..nets import Net
+
 NORMS = ["linf", "l2"]
 
 
-def fgsm(net, x, target=None, eps: float = 0.03, targeted: bool = False) -> torch.Tensor:
+def fgsm(net: Net, x: ImageLike, target: Targets = None, eps: float = 0.03,
+         targeted: bool = False) -> torch.Tensor:
     """(N, C, H, W) model input x -> adversarial model input: one signed gradient step of eps pixels.
 
     target: a class index or name for all images, one per image (list or tensor), or None for the
@@ -40,8 +47,10 @@ def fgsm(net, x, target=None, eps: float = 0.03, targeted: bool = False) -> torc
     return net.normalize(adversarial)
 
 
-def pgd(net, x, target=None, eps: float = 0.03, steps: int = 20, step: float | None = None, norm: str = "linf",
-        targeted: bool = False, random_start: bool = False, seed: int = 0, callback=None, every: int = 0,
+def pgd(net: Net, x: ImageLike, target: Targets = None, eps: float = 0.03, steps: int = 20,
+        step: float | None = None, norm: str = "linf",
+        targeted: bool = False, random_start: bool = False, seed: int = 0, callback: Callback | None = None,
+        every: int = 0,
         progress: bool = False) -> torch.Tensor:
     """(N, C, H, W) model input x -> adversarial model input after `steps` projected gradient steps.
 
@@ -121,7 +130,7 @@ class Ball:
         self.x.copy_((self.x0 + delta).clamp(0, 1))
 
 
-def _inputs(net, x) -> tuple[torch.Tensor, torch.Tensor]:
+def _inputs(net: Net, x: ImageLike) -> tuple[torch.Tensor, torch.Tensor]:
     """(model input (N, C, H, W), its pixels in [0, 1]); a model input that is not made of [0, 1] pixels is
     an error, since the attack's promise (stay within [0, 1]) would be meaningless."""
     inp = as_input(net, x, full=True).detach()
@@ -134,7 +143,7 @@ def _inputs(net, x) -> tuple[torch.Tensor, torch.Tensor]:
     return inp, pixels.clamp(0, 1)
 
 
-def _labels(net, inp: torch.Tensor, target) -> torch.Tensor:
+def _labels(net: Net, inp: torch.Tensor, target: Targets) -> torch.Tensor:
     """(N,) class indices: target for every image, one target per image, or the predictions (None)."""
     n = len(inp)
     with frozen(net), torch.no_grad():
@@ -147,14 +156,14 @@ def _labels(net, inp: torch.Tensor, target) -> torch.Tensor:
         if len(values) != n:
             raise ValueError(f"give one target per image: {n} of them; got {len(values)}")
         indices = [resolve_target(net, t) for t in values]
-    else:
-        indices = [resolve_target(net, target)] * n
+    else:  # one target: anything but an index, a name or a one-element tensor is resolve_target's TypeError
+        indices = [resolve_target(net, cast("Target | torch.Tensor", target))] * n
     if max(indices) >= k:
         raise ValueError(f"target class index {max(indices)} is out of range; {net.name} scores {k} classes")
     return torch.tensor(indices, device=inp.device)
 
 
-def _loss_gradient(net, pixels: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def _loss_gradient(net: Net, pixels: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """d CE / d pixels for each image (the losses summed, so no image's gradient depends on the others)."""
     p = pixels.detach().clone().requires_grad_(True)
     with frozen(net), inplace_off(net), torch.enable_grad():

@@ -10,12 +10,14 @@ scales and fine ones at the large scale.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .. import _check
+from .._types import Callback, ImageLike
 from ..hooks import frozen, record, resolve
 from ..inspect._inputs import as_input
 from .objectives import dream
@@ -23,10 +25,14 @@ from .param import Pixels
 from .render import Result, optimize
 from .transforms import jitter as shift
 
+if TYPE_CHECKING:
+    from ..nets import Net
 
-def deepdream(net, x, layer: str, octaves: int = 4, steps: int = 10, channel: int | None = None,
-              lr: float = 0.03, octave_scale: float = 1.4, jitter: int | None = None, size=None, seed: int = 0,
-              callback=None, every: int = 0, progress: bool = True) -> Result:
+
+def deepdream(net: Net, x: ImageLike, layer: str, octaves: int = 4, steps: int = 10, channel: int | None = None,
+              lr: float = 0.03, octave_scale: float = 1.4, jitter: int | None = None, size: int | None = None,
+              seed: int = 0,
+              callback: Callback | None = None, every: int = 0, progress: bool = True) -> Result:
     """Result whose image (1, C, H, W) in [0, 1] is x dreamed at `layer` (all channels, or one with channel=).
 
     x: a (1, C, H, W) model input (any size the layer takes) or anything net.preprocess takes.
@@ -81,7 +87,7 @@ def deepdream(net, x, layer: str, octaves: int = 4, steps: int = 10, channel: in
     return result
 
 
-def _check_layer(net, layer: str, channel, smallest: tuple[int, int], octaves: int) -> int | None:
+def _check_layer(net: Net, layer: str, channel, smallest: tuple[int, int], octaves: int) -> int | None:
     """The channel index checked against the layer, which must give maps at the smallest octave's size."""
     resolve(net, layer)
     if min(smallest) < 1:

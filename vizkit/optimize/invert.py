@@ -12,22 +12,29 @@ that lambda_alpha = lambda_TV = 1 weigh the priors against a loss of order one.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from .. import _check
+from .._types import Callback, ImageLike
 from ..hooks import frozen, record
 from ..inspect._inputs import as_input
 from .objectives import alpha_norm, feature_match, total_variation
 from .param import Pixels
-from .render import optimize
+from .render import Result, optimize
+
+if TYPE_CHECKING:
+    from ..nets import Net
 
 B = 80 / 255    # typical |pixel - mean| in [0, 1] units (Mahendran & Vedaldi: 80 of 255)
 V = B / 6.5     # typical difference between neighbouring pixels
 
 
-def invert(net, x, layer: str, steps: int = 200, lr: float = 0.05, weight: float = 100.0,
+def invert(net: Net, x: ImageLike, layer: str, steps: int = 200, lr: float = 0.05, weight: float = 100.0,
            lambda_alpha: float = 1.0, lambda_tv: float = 1.0, alpha: float = 6.0, beta: float = 2.0,
-           seed: int = 0, init=None, callback=None, every: int = 0, progress: bool = True):
+           seed: int = 0, init: ImageLike | None = None, callback: Callback | None = None, every: int = 0,
+           progress: bool = True) -> Result:
     """Result: an image whose `layer` features match those of x, from noise, with the image priors above.
 
     weight is C. With C = 1 the priors win on fashion-cnn's small images (relu1 comes back at a pixel

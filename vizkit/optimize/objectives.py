@@ -9,9 +9,12 @@ make a unit fire return its activation negated, so that minimising the total rai
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
+
+from .._types import Position
 
 OUTPUT = "output"  # the name under which the model's output (the logits) is recorded
 
@@ -76,7 +79,7 @@ class Objective:
         return " + ".join(f"{w:g} * {t.name}" for w, t in self.terms) or "Objective()"
 
 
-def term(name: str, fn, layers=()) -> Objective:
+def term(name: str, fn, layers: str | Sequence[str] = ()) -> Objective:
     """An Objective of one term named `name`."""
     return Objective([(1.0, Term(name, fn, tuple(layers)))])
 
@@ -88,7 +91,7 @@ def channel(layer: str, index: int) -> Objective:
     return term(f"-mean {layer}[{index}]", lambda acts, image: -_flat(acts[layer][:, index]).mean(1), [layer])
 
 
-def neuron(layer: str, index: int, position=None) -> Objective:
+def neuron(layer: str, index: int, position: Position = None) -> Objective:
     """Minus one unit's activation; position (y, x), or None for the map's centre."""
     def fn(acts, image):
         a = acts[layer][:, index]

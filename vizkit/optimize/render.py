@@ -7,13 +7,18 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm.auto import tqdm
 
 from .. import _check
+from .._types import Callback, Parametrisation, Transform
 from ..hooks import frozen, record, resolve
 from .objectives import OUTPUT, Objective
+
+if TYPE_CHECKING:
+    from ..nets import Net
 
 
 @dataclass
@@ -67,10 +72,13 @@ class Steepest(torch.optim.Optimizer):
         return loss
 
 
-def optimize(net, objective: Objective, param, steps: int, lr: float = 0.05, optimizer: str = "adam",
-             transforms=None, seed: int = 0, callback=None, every: int = 0, progress=True,
+def optimize(net: Net, objective: Objective, param: Parametrisation, steps: int, lr: float = 0.05,
+             optimizer: str = "adam",
+             transforms: Transform | None = None, seed: int = 0, callback: Callback | None = None, every: int = 0,
+             progress: bool = True,
              desc: str = "optimising") -> Result:
-    """Minimise objective over an image parametrisation `param` (Pixels, Fourier…) for `steps` steps.
+    """Minimise objective over an image parametrisation `param` (Pixels, Fourier…) for `steps` steps -> Result
+    (.image (1, C, H, W) in [0, 1]).
 
     transforms(image, generator) is applied before the network sees the image (fresh randomness each
     step; seeded). optimizer: "adam", "lbfgs" (deterministic objectives only: no transforms), or a
@@ -98,6 +106,7 @@ def optimize(net, objective: Objective, param, steps: int, lr: float = 0.05, opt
     wants_output = OUTPUT in objective.layers
     gen = torch.Generator().manual_seed(_check.integer(seed, "seed"))
     params = param.params()
+    opt: torch.optim.Optimizer
     if optimizer == "adam":
         opt = torch.optim.Adam(params, lr=lr)
     elif optimizer == "lbfgs":
@@ -110,7 +119,8 @@ def optimize(net, objective: Objective, param, steps: int, lr: float = 0.05, opt
     start = time.perf_counter()
     recording = record(net, layers, keep_graph=True, stop=not wants_output) if layers else contextlib.nullcontext()
     shared = isinstance(progress, tqdm)
-    bar = progress if shared else tqdm(total=steps, desc=desc, unit="step", disable=not progress, mininterval=0.5)
+    bar = progress if isinstance(progress, tqdm) else tqdm(total=steps, desc=desc, unit="step", disable=not progress,
+                                                           mininterval=0.5)
     with frozen(net), recording as rec, (contextlib.nullcontext() if shared else bar):
         seen: dict = {}
 
@@ -150,7 +160,7 @@ def optimize(net, objective: Objective, param, steps: int, lr: float = 0.05, opt
     return result
 
 
-def _forward(net, rec, x: torch.Tensor, wants_output: bool) -> dict:
+def _forward(net: Net, rec, x: torch.Tensor, wants_output: bool) -> dict:
     """Run the model on x, collecting the recorded layers, and its output if the objective reads it."""
     if rec is None:
         from ..hooks import run

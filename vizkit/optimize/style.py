@@ -18,18 +18,25 @@ relative to the other; they are not Gatys et al.'s raw alpha and beta, whose sum
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 
 from .. import _check
+from .._types import Callback, ImageLike
 from ..data import open_image
 from ..hooks import frozen, layers_of_type, record, resolve
 from .objectives import feature_match, gram, gram_match, total_variation
 from .param import Sigmoid
-from .render import optimize
+from .render import Result, optimize
+
+if TYPE_CHECKING:
+    from ..nets import Net
 
 
-def image_pixels(net, image, size=None, what: str = "the image") -> torch.Tensor:
+def image_pixels(net: Net, image, size=None, what: str = "the image") -> torch.Tensor:
     """An image -> (1, C, H, W) pixels in [0, 1], at its own size or with its shorter side resized to `size`.
 
     image: a (1, C, H, W) model input (de-normalised here), a (C, H, W) or (1, C, H, W) [0, 1] tensor read as
@@ -63,15 +70,17 @@ def image_pixels(net, image, size=None, what: str = "the image") -> torch.Tensor
     return x.clamp(0, 1).to(net.device, net.dtype)
 
 
-def grams(net, pixels: torch.Tensor, layers: list[str], what: str = "the image") -> dict[str, torch.Tensor]:
+def grams(net: Net, pixels: torch.Tensor, layers: list[str], what: str = "the image") -> dict[str, torch.Tensor]:
     """layer -> (1, C, C) Gram matrix of the image's maps there (and a clear error if a layer gives none)."""
     acts = _features(net, pixels, layers, what)
     return {n: gram(a) for n, a in acts.items()}
 
 
-def synthesize_texture(net, texture, layers=None, steps: int = 200, size=None, layer_weights=None,
-                       optimizer: str = "lbfgs", lr: float | None = None, seed: int = 0, init=None, callback=None,
-                       every: int = 0, progress: bool = True):
+def synthesize_texture(net: Net, texture: ImageLike, layers: str | Sequence[str] | None = None, steps: int = 200,
+                       size: int | None = None, layer_weights: Sequence[float] | None = None,
+                       optimizer: str = "lbfgs", lr: float | None = None, seed: int = 0,
+                       init: ImageLike | None = None, callback: Callback | None = None,
+                       every: int = 0, progress: bool = True) -> Result:
     """Result: an image whose Gram matrices at `layers` match the texture's, grown from seeded noise.
 
     texture: any image (see image_pixels); size: resize its shorter side first (the output has the texture's
@@ -87,11 +96,16 @@ def synthesize_texture(net, texture, layers=None, steps: int = 200, size=None, l
     return _run(net, objective, start, steps, optimizer, lr, seed, callback, every, progress, "texture")
 
 
-def style_transfer(net, content, style, steps: int = 200, content_layer: str | None = None, style_layers=None,
-                   content_weight: float = 1.0, style_weight: float = 1.0, tv_weight: float = 0.0, layer_weights=None,
-                   size=None, style_size=None, init: str = "content", optimizer: str = "lbfgs",
-                   lr: float | None = None, seed: int = 0, callback=None, every: int = 0, progress: bool = True):
-    """Result: the content image repainted with the style's Gram matrices (Gatys et al. 2016).
+def style_transfer(net: Net, content: ImageLike, style: ImageLike, steps: int = 200, content_layer: str | None = None,
+                   style_layers: Sequence[str] | None = None,
+                   content_weight: float = 1.0, style_weight: float = 1.0, tv_weight: float = 0.0,
+                   layer_weights: Sequence[float] | None = None,
+                   size: int | None = None, style_size: int | None = None, init: str = "content",
+                   optimizer: str = "lbfgs",
+                   lr: float | None = None, seed: int = 0, callback: Callback | None = None, every: int = 0,
+                   progress: bool = True) -> Result:
+    """Result (.image (1, C, H, W) in [0, 1]): the content image repainted with the style's Gram matrices (Gatys et
+    al. 2016).
 
     content, style: any images (see image_pixels); size: the content's shorter side (default: as given);
     style_size: the style's shorter side (default: the content's, so both are seen at the same scale).
@@ -120,10 +134,10 @@ def style_transfer(net, content, style, steps: int = 200, content_layer: str | N
     return _run(net, objective, start, steps, optimizer, lr, seed, callback, every, progress, "style transfer")
 
 
-def default_layers(net, pixels: torch.Tensor) -> list[str]:
+def default_layers(net: Net, pixels: torch.Tensor) -> list[str]:
     """Gatys et al.'s relu1_1 ... relu5_1 where the net has them (VGG); otherwise every ReLU layer that
     gives maps for this image (random-multiscale: relu_3x3 ... relu_15x15)."""
-    names = [n for n in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1") if n in net.layers]
+    names: list[str] = [n for n in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1") if n in net.layers]
     if names:
         return names
     relus = layers_of_type(net, (torch.nn.ReLU,))
@@ -137,7 +151,7 @@ def default_layers(net, pixels: torch.Tensor) -> list[str]:
 
 # --------------------------------------------------------------------------- shared
 
-def _layers(net, layers, name: str) -> list[str]:
+def _layers(net: Net, layers: str | Sequence[str], name: str) -> list[str]:
     names = [layers] if isinstance(layers, str) else layers
     if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
         raise TypeError(f"{name} must be a layer name or a non-empty list of them; got {layers!r}")
@@ -159,7 +173,7 @@ def _weights(weights, layers: list[str]) -> list[float]:
     return [_check.number(w, f"the weight of {n}", 0, open_low=True) for w, n in zip(weights, layers)]
 
 
-def _features(net, pixels: torch.Tensor, layers: list[str], what: str, maps_only: bool = True) -> dict:
+def _features(net: Net, pixels: torch.Tensor, layers: list[str], what: str, maps_only: bool = True) -> dict:
     """layer -> (1, C, h, w) maps of the image; a layer without maps, or an image too small, is a ValueError."""
     try:
         with frozen(net), torch.no_grad(), record(net, layers, stop=True) as rec:

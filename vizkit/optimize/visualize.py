@@ -8,17 +8,23 @@ colour networks a decorrelated Fourier parametrisation: Yosinski et al. 2015, Ol
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from .. import _check
+from .._types import Callback, Position, Target
 from ..hooks import frozen, record, resolve, resolve_target
 from .objectives import channel, class_logit, l2, neuron, total_variation
 from .param import Fourier, Pixels
-from .render import optimize
+from .render import Result, optimize
 from .transforms import blur, compose, standard
 
+if TYPE_CHECKING:
+    from ..nets import Net
 
-def _start(net, seed: int, noise: float = 0.05) -> torch.Tensor:
+
+def _start(net: Net, seed: int, noise: float = 0.05) -> torch.Tensor:
     """(1, C, H, W) on the model's device: the dataset's mean colour plus a little seeded noise, in [0, 1]."""
     gen = torch.Generator().manual_seed(_check.integer(seed, "seed"))
     mean = torch.tensor(net.mean).view(1, -1, 1, 1)
@@ -26,7 +32,7 @@ def _start(net, seed: int, noise: float = 0.05) -> torch.Tensor:
     return x.to(net.device)
 
 
-def _param(net, parametrisation: str, seed: int):
+def _param(net: Net, parametrisation: str, seed: int):
     _check.choice(parametrisation, "parametrisation", ["pixels", "fourier"])
     if parametrisation == "pixels":
         return Pixels(_start(net, seed))
@@ -34,11 +40,13 @@ def _param(net, parametrisation: str, seed: int):
     return Fourier((1, net.channels, *net.input_size), generator=gen, device=net.device)
 
 
-def visualize_filter(net, layer: str, channel_index: int, steps: int = 256, position=None, lr: float = 0.05,
+def visualize_filter(net: Net, layer: str, channel_index: int, steps: int = 256, position: Position = None,
+                     lr: float = 0.05,
                      tv: float = 0.0, decay: float = 0.0, transforms: bool = True,
-                     parametrisation: str = "pixels", seed: int = 0, callback=None, every: int = 0,
-                     progress: bool = True):
-    """Result: an image maximising one channel's mean activation (or one neuron's, with position=(y, x)).
+                     parametrisation: str = "pixels", seed: int = 0, callback: Callback | None = None, every: int = 0,
+                     progress: bool = True) -> Result:
+    """Result (.image (1, C, H, W) in [0, 1]) maximising one channel's mean activation (or one neuron's, with
+    position=(y, x)).
 
     tv and decay weigh a total-variation and an L2 prior; transforms=True asks the image to work under
     small jitter, zoom and rotation; parametrisation: "pixels" or "fourier" (decorrelated, for colour).
@@ -58,10 +66,11 @@ def visualize_filter(net, layer: str, channel_index: int, steps: int = 256, posi
                     callback=callback, every=every, progress=progress, desc=f"visualising {layer}[{index}]")
 
 
-def visualize_class(net, target, steps: int = 256, regularized: bool = True, lr: float = 0.02,
+def visualize_class(net: Net, target: Target, steps: int = 256, regularized: bool = True, lr: float = 0.02,
                     decay: float | None = None, tv: float | None = None, blur_sigma: float | None = None,
-                    seed: int = 0, callback=None, every: int = 0, progress: bool = True):
-    """Result: an image the network scores as class target (index or name), by maximising the logit.
+                    seed: int = 0, callback: Callback | None = None, every: int = 0, progress: bool = True) -> Result:
+    """Result (.image (1, C, H, W) in [0, 1]) the network scores as class target (index or name), by maximising the
+    logit.
 
     regularized=False is Simonyan et al.'s class model: logit - decay * mean((x - mean)^2) over plain
     pixels (decay 0.1 by default), which the network scores highly but which looks like noise.
@@ -92,7 +101,7 @@ def visualize_class(net, target, steps: int = 256, regularized: bool = True, lr:
                     every=every, progress=progress, desc=f"class model {name}")
 
 
-def _position(activation: torch.Tensor, position) -> tuple[int, int]:
+def _position(activation: torch.Tensor, position: Position) -> tuple[int, int]:
     if activation.dim() != 4:
         raise ValueError(f"position needs a layer with maps; this one gives {tuple(activation.shape[1:])}")
     h, w = activation.shape[2:]

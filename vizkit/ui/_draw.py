@@ -50,7 +50,7 @@ def pixels(a) -> np.ndarray:
 def enlarge(a: np.ndarray, factor: int) -> Image.Image:
     """An (h, w, 3) uint8 array as a picture with each pixel a factor x factor block (map pixels stay visible)."""
     img = Image.fromarray(a)
-    return img.resize((img.width * factor, img.height * factor), Image.NEAREST)
+    return img.resize((img.width * factor, img.height * factor), Image.Resampling.NEAREST)
 
 
 def fit(a: np.ndarray, width: int, height: int) -> int:

@@ -8,6 +8,7 @@ import io
 import math
 import time
 from collections.abc import Mapping
+from typing import Protocol, cast
 
 import ipywidgets as widgets
 import numpy as np
@@ -170,7 +171,12 @@ class Panel:
         return bytes(self.view.value)
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        """The live widget; viewers without widgets (GitHub, nbconvert) get one line instead of its repr
+        (the notebooks keep a snapshot of each panel's picture in the cell below it)."""
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, dict):
+            bundle = {**bundle, "text/plain": f"[{type(self).__name__}: a live panel; run the notebook to use it]"}
+        return bundle
 
 
 def png_size(png: bytes) -> tuple[int, int]:
@@ -384,12 +390,21 @@ def dataset_panel(net, dataset, layers, k, batch_size, owner: str) -> tuple[list
     return (layers, *check_k(k, batch_size, len(dataset)))
 
 
+class _TensorsDataset(Protocol):
+    """A dataset whose items come at once from .tensors (FashionMNIST, vk.ImageFolder)."""
+
+    def tensors(self, indices: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
 class _Shard(torch.utils.data.Subset):
     """Items range(start, stop) of a dataset that has .tensors (FashionMNIST): batches come from it at once."""
 
+    indices: range  # search_patches makes each shard from a range
+
     def tensors(self, indices=None):
         idx = torch.arange(self.indices.start, self.indices.stop)
-        return self.dataset.tensors(idx if indices is None else idx[indices])
+        # search_patches makes shards only of a dataset with a callable .tensors
+        return cast(_TensorsDataset, self.dataset).tensors(idx if indices is None else idx[indices])
 
 
 def search_patches(net, dataset, layer: str, k: int, batch_size: int, update, shards: int = 10) -> TopPatches:
@@ -405,6 +420,7 @@ def search_patches(net, dataset, layer: str, k: int, batch_size: int, update, sh
                            batch_size=batch_size, progress=False)
         found = part if found is None else found.merge(part)
         update(min(start + step, n), n)
+    assert found is not None  # n >= 1: the panels check k in 1..len(dataset) first
     return found
 
 

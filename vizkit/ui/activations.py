@@ -114,9 +114,10 @@ class ActivationsPanel(Panel):
         key = (self.image.value, self.layer.value, self.mode.value, self.joint.value)
         if key not in self._bases:
             maps, c = self.maps(), self.maps().shape[0]
-            base = {"stats": activation_stats(maps), "cols": math.ceil(math.sqrt(2 * c))}
+            cols = math.ceil(math.sqrt(2 * c))
+            base = {"stats": activation_stats(maps), "cols": cols}
             if self.mode.value == "all channels":
-                base.update(self._grid(maps, base["cols"]))
+                base.update(self._grid(maps, cols))
             self._bases[key] = base
         return self._bases[key]
 

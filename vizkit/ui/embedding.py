@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import ipywidgets as widgets
 import matplotlib
 import numpy as np
@@ -52,7 +54,8 @@ class EmbeddingPanel(Panel):
         self._cache: dict[tuple, np.ndarray] = {}
         self._trust: dict[tuple, float] = {}
         self._variance: dict[str, np.ndarray] = {}
-        self._thumbs: dict[tuple, np.ndarray] = {}  # embedding key -> its thumbnails as one picture
+        # embedding key -> its thumbnails as one picture (key None: a passing frame's, popped when shown)
+        self._thumbs: dict[tuple | None, np.ndarray] = {}
         self.title = ""  # the map's title now shown (layer, method, settings, trustworthiness)
         self.layer = widgets.Dropdown(options=list(self.feats), description="layer")
         self.method = widgets.Dropdown(options=list(self.METHODS), value=method, description="method")
@@ -147,7 +150,7 @@ class EmbeddingPanel(Panel):
         ax = fig.add_axes((0.01, 0.02, 0.54 if pca else 0.8 if legend else 0.98, 0.92))
         ax.set_xticks([])
         ax.set_yticks([])
-        parts = {"ax": ax}
+        parts: dict[str, Any] = {"ax": ax}  # the axes and the artists redrawn later, of different types
         ax.set_title(" ", fontsize=9)  # room for the title, written with PIL
         if thumbs:
             parts["thumbs"] = ax.imshow(np.zeros((1, 1, 4)), extent=(0, 1, 0, 1), aspect="auto",
@@ -186,6 +189,7 @@ class EmbeddingPanel(Panel):
         ax.set_xlim(*limits[:2])
         ax.set_ylim(*limits[2:])
         if thumbs:
+            assert self.images is not None  # thumbs is only true with images
             if key not in self._thumbs:  # one picture per embedding (not kept for t-SNE's passing frames)
                 box, pictures = ax.get_window_extent(), self.images[torch.as_tensor(self._shown)]
                 size = max(1, round(pictures.shape[2] * 0.5 * ax.figure.dpi / 72))
@@ -200,5 +204,10 @@ class EmbeddingPanel(Panel):
         if ratios is not None:
             parts["curve"].set_data(np.arange(1, len(ratios) + 1), np.cumsum(ratios))
             titles.append((parts["var"], f"first two: {ratios[:2].sum():.0%} of the variance"))
-        self._redraw(lambda draw: [text(draw, above(a, 3), s, 11, anchor="mb") for a, s in titles])
+
+        def write(draw) -> None:
+            for a, s in titles:
+                text(draw, above(a, 3), s, 11, anchor="mb")
+
+        self._redraw(write)
         self.title = title

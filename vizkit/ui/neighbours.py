@@ -73,17 +73,17 @@ class NeighboursPanel(Panel):
     def _search(self, space: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
         """The nearest self.k.max (indices, distances) to the query in a feature space (a layer, or "pixels");
         cached, so that k, the layer and the metric only redraw once a query was searched."""
-        upload = self.use_upload.value and self.uploaded is not None
-        key = ("upload" if upload else self.query.value, space, metric)
+        uploaded = self.uploaded if self.use_upload.value else None  # the query when not None
+        key = ("upload" if uploaded is not None else self.query.value, space, metric)
         if key not in self._found:
             self._busy(f"searching {len(self.images):,} images by " + ("pixels" if space == "pixels" else space))
             if (space, metric) not in self._index:
                 f = self.pixels if space == "pixels" else self.feats[space]
                 self._index[space, metric] = NeighbourIndex(f, metric)
             index = self._index[space, metric]
-            if upload:
-                q = (self.uploaded.reshape(-1).numpy() if space == "pixels" else
-                     features(self.net, self.net.normalize(self.uploaded), space, progress=False)[0])
+            if uploaded is not None:
+                q = (uploaded.reshape(-1).numpy() if space == "pixels" else
+                     features(self.net, self.net.normalize(uploaded), space, progress=False)[0])
                 self._found[key] = index.nearest_to(q, self.k.max)
             else:
                 self._found[key] = index.nearest(self.query.value, self.k.max)
@@ -99,9 +99,9 @@ class NeighboursPanel(Panel):
         """Query on the left; neighbours by features (top row) and by pixels (bottom row); red: another class."""
         (fi, fd), (pi, pd) = self.neighbours()
         k = self.k.value
-        uploaded = self.use_upload.value and self.uploaded is not None
-        query = self.uploaded[0] if uploaded else self.images[self.query.value]
-        qlabel = None if uploaded else int(self.labels[self.query.value])
+        uploaded = self.uploaded if self.use_upload.value else None  # the query when not None
+        query = uploaded[0] if uploaded is not None else self.images[self.query.value]
+        qlabel = None if uploaded is not None else int(self.labels[self.query.value])
         cell = min(72, 860 // (k + 1) - 8)
         step, row_h = cell + 8, cell + 52
         img, draw = sheet(max(step * (k + 1) + 8, 420), 2 * row_h + 4)
@@ -110,7 +110,9 @@ class NeighboursPanel(Panel):
                                                  (pi, pd, f"by raw pixels ({distance})"))):
             top = row * row_h + 4
             text(draw, (8, top), name, 12)
-            cells = [(query, "query", "" if qlabel is None else self.classes[qlabel], "black")]
+            # (image, two lines of text, their colour: a name or an RGB tuple)
+            cells: list[tuple[torch.Tensor, str, str, str | tuple[int, int, int]]] = [
+                (query, "query", "" if qlabel is None else self.classes[qlabel], "black")]
             for i, d in zip(idx.tolist(), dist.tolist()):
                 lab = int(self.labels[i])
                 same = qlabel is None or lab == qlabel
@@ -120,7 +122,7 @@ class NeighboursPanel(Panel):
                 text(draw, (x + cell // 2, top + 18), shorten(line2, 10, step - 2), 10, colour, anchor="mt")
                 text(draw, (x + cell // 2, top + 30), line1, 10, colour, anchor="mt")
                 pic = Image.fromarray(pixels(image.permute(1, 2, 0).numpy()))
-                paste(img, pic.resize((cell, cell), Image.NEAREST), x, top + 44)
+                paste(img, pic.resize((cell, cell), Image.Resampling.NEAREST), x, top + 44)
             draw.line((7 + step - 4, top + 18, 7 + step - 4, top + row_h - 6), fill=(150, 150, 150), width=1)
         self._picture(png(img))
         if qlabel is not None:

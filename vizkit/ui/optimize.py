@@ -18,6 +18,7 @@ from torch import nn
 
 from .._check import integer
 from ..hooks import layers_of_type, resolve_target
+from ..nets import Net
 from ..optimize import invert, visualize_class, visualize_filter
 from ..plot import patch_mosaic, show_image
 from ._panel import Panel, check_layers, check_net, dataset_panel, model_inputs, png_size, search_patches
@@ -34,7 +35,8 @@ def preview_png(image: torch.Tensor, size: int = 168) -> bytes:
     pic = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)
     scale = size / max(pic.size)
     buf = io.BytesIO()
-    pic.resize((round(pic.size[0] * scale), round(pic.size[1] * scale)), Image.NEAREST).save(buf, format="png")
+    size_px = (round(pic.size[0] * scale), round(pic.size[1] * scale))
+    pic.resize(size_px, Image.Resampling.NEAREST).save(buf, format="png")
     return buf.getvalue()
 
 
@@ -52,7 +54,8 @@ class OptimizePanel(Panel):
         self.results: dict = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._worker = None
+        self.net: Net  # set by each subclass's __init__, after this one
+        self._worker: Net | None = None
         self.run_button.on_click(lambda b: self._guard(self.run)())
         self.stop_button.on_click(lambda b: self._stop.set())
 

@@ -3,6 +3,8 @@ and Grad-CAM side by side."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import ipywidgets as widgets
 import numpy as np
 import torch
@@ -97,7 +99,7 @@ class OcclusionPanel(_ImagesPanel):
         fig = Figure(figsize=(11, 3.5), dpi=80)
         a, b, c = (fig.add_axes(r) for r in ((0.0, 0.05, 0.26, 0.8), (0.28, 0.05, 0.3, 0.8), (0.65, 0.05, 0.24, 0.8)))
         h, w = self.net.input_size
-        parts = {"axes": (a, b, c), "image": a.imshow(np.zeros((h, w, 3)), interpolation="nearest"),
+        parts: dict[str, Any] = {"axes": (a, b, c), "image": a.imshow(np.zeros((h, w, 3)), interpolation="nearest"),
                  "box": a.add_patch(Rectangle((0, 0), 1, 1, fill=True, facecolor="red", alpha=0.35, edgecolor="red",
                                               lw=1.5)),
                  "map": b.imshow(np.zeros(shape), cmap="viridis", vmin=0, vmax=1, interpolation="nearest"),
@@ -213,5 +215,10 @@ class SaliencyPanel(_ImagesPanel):
             rgb = heat_rgb(heat)
             im.set_data(0.45 * grey + 0.55 * rgb if self.overlay.value else rgb)
             titles.append(m + (f" (at {self.layer.value})" if "CAM" in m else ""))
-        self._redraw(lambda draw: [text(draw, above(ax), s, 12, anchor="mb") for ax, s in zip(parts["axes"], titles)])
+
+        def write(draw) -> None:
+            for ax, s in zip(parts["axes"], titles):
+                text(draw, above(ax), s, 12, anchor="mb")
+
+        self._redraw(write)
         self._idle()

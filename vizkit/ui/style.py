@@ -35,6 +35,10 @@ def _picture(pixels) -> np.ndarray:
 class _StylePanel(OptimizePanel):
     """What the two panels share: an image size, layer check boxes, uploads."""
 
+    def __init__(self, steps: int, every: int):
+        super().__init__(steps, every)
+        self.size: int  # the image size (shorter side), set by each subclass's __init__, after this one
+
     def _layer_boxes(self, layers: list[str]) -> widgets.HBox:
         self.boxes = {n: widgets.Checkbox(True, description=n, indent=False, layout=widgets.Layout(width="auto"))
                       for n in layers}

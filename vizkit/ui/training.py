@@ -97,7 +97,8 @@ class TrainingReplayPanel(Panel):
             acc = "" if s["accuracy"] is None else f", training accuracy {s['accuracy']:.0%}"
             rows.append((f"{name} — epoch {s['epoch']:.2f}: {s['sparsity'][layer]:.0%} zeros, "
                          f"{s['dead'][layer]:.0%} dead filters{acc}",
-                         grid.resize((round(grid.width * scale), round(grid.height * scale)), Image.NEAREST)))
+                         grid.resize((round(grid.width * scale), round(grid.height * scale)),
+                                     Image.Resampling.NEAREST)))
         curves = self._curves(layer)
         top = sum(22 + g.height + 8 for _, g in rows)
         pic, draw = sheet(720, top + curves["array"].shape[0])
