@@ -14,7 +14,7 @@ LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 # makes small-model steps 5-7x slower (benchmarks/threads.py). Passive waiting costs nothing measurable.
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: setup data lab test lint unit notebooks browser lowest weights clean
+.PHONY: setup data lab test lint unit notebooks browser lowest weights outputs docs clean
 
 setup: $(STAMP) data
 
@@ -47,10 +47,12 @@ lab: setup
 	$(VENV)/bin/jupyter lab $(ROOT_FLAG) $(LAB_ARGS) notebooks/
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check vizkit tests benchmarks
+	$(VENV)/bin/ruff check vizkit tests benchmarks etc
+	$(VENV)/bin/mypy
 
+# Prints line coverage per vizkit module (no threshold).
 unit: setup
-	$(PY) -m pytest -q tests --ignore=tests/browser
+	$(PY) -m pytest -q tests --ignore=tests/browser --cov=vizkit --cov-report=term
 
 notebooks: setup
 	VIZKIT_SMOKE=1 $(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks
@@ -69,6 +71,16 @@ test: lint unit notebooks browser lowest
 # Retrain the bundled fashion-cnn (minutes on two CPU cores); writes vizkit/weights/.
 weights: setup
 	$(PY) -m vizkit.train
+
+# Run every notebook at its default parameters and save it with its outputs (what GitHub shows), write the
+# README's pictures and badges; each notebook must stay under 2 MB (etc/outputs.py).
+outputs: setup
+	$(PY) etc/outputs.py
+
+# The API reference (pdoc) in docs/api/ (git-ignored); any pdoc warning fails the build.
+docs: $(STAMP)
+	rm -rf docs/api
+	$(PY) -W error::UserWarning -m pdoc vizkit vizkit.ui -d markdown -o docs/api
 
 clean:
 	rm -rf $(VENV) .venv-lowest .pytest_cache .ruff_cache

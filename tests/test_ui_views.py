@@ -182,3 +182,10 @@ def test_a_layer_change_draws_once(fashion, fashion_test):
     panel.render = lambda: drawn.append(1) or real()
     panel.layer.value = "conv3"  # 7x7: y and x are moved back inside by the panel, which then draws once
     assert (panel.y.value, panel.x.value) == (6, 6) and len(drawn) == 1 and panel.last_error is None
+
+
+def test_a_panel_displays_as_its_widget_and_says_so_in_one_line_elsewhere(fashion, fashion_test):
+    panel = ActivationsPanel(fashion, {"boot": fashion_test[0][0]})
+    bundle = panel._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == panel.widget.model_id
+    assert bundle["text/plain"] == "[ActivationsPanel: a live panel; run the notebook to use it]"

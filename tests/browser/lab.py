@@ -6,6 +6,7 @@ The notebooks are copied to a temporary folder first, so JupyterLab's autosave n
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -28,7 +29,7 @@ SHOTS = ROOT / "tests" / "browser" / "screenshots"  # git-ignored
 PAGE_PROBE = """
 (() => {
   if (window.__vk) return;
-  window.__vk = {events: [], pictures: []};
+  window.__vk = {events: [], pictures: [], feedback: []};
   for (const kind of ['keydown', 'mousedown', 'change', 'input'])
     document.addEventListener(kind, () => window.__vk.events.push(performance.now()), true);
   new MutationObserver(records => {
@@ -38,6 +39,13 @@ PAGE_PROBE = """
         window.__vk.pictures.push({t: performance.now(), id: img.dataset.vkid || ''});
     }
   }).observe(document.body, {attributes: true, attributeFilter: ['src'], subtree: true});
+  // feedback that only the kernel can give: a panel's message line or progress bar changes
+  new MutationObserver(records => {
+    for (const r of records) {
+      const el = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+      if (el && el.closest('.widget-html, .widget-progress')) { window.__vk.feedback.push(performance.now()); break; }
+    }
+  }).observe(document.body, {attributes: true, childList: true, characterData: true, subtree: true});
 })()
 """
 
@@ -61,11 +69,20 @@ class Lab:
 
 
 @contextmanager
-def jupyter_lab(env: dict | None = None, notebooks: Path = NOTEBOOKS):
-    """Start JupyterLab on 127.0.0.1 with a random port and token; yield a Lab; stop it on exit."""
+def jupyter_lab(env: dict | None = None, notebooks: Path = NOTEBOOKS, clear_outputs: bool = True):
+    """Start JupyterLab on 127.0.0.1 with a random port and token; yield a Lab; stop it on exit.
+    clear_outputs: serve the notebooks without their saved outputs, as a run from scratch sees them."""
     tmp = Path(tempfile.mkdtemp(prefix="vizkit-lab-"))
     root = tmp / "notebooks"
     shutil.copytree(notebooks, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    if clear_outputs:
+        for path in root.glob("*.ipynb"):
+            nb = json.loads(path.read_text())
+            nb["metadata"].pop("widgets", None)
+            for cell in nb["cells"]:
+                if cell["cell_type"] == "code":
+                    cell["outputs"], cell["execution_count"] = [], None
+            path.write_text(json.dumps(nb, indent=1))
     # Render every cell (no virtual scrolling), so the whole notebook can be checked after Run All.
     settings = tmp / "user-settings" / "@jupyterlab" / "notebook-extension"
     settings.mkdir(parents=True)
@@ -122,6 +139,7 @@ class ControlUse:
     picture_ms: float | None      # key press / click -> first new picture in the browser (None: no change)
     idle_ms: float                # key press / click -> kernel idle again
     via_run: bool = False         # the control only takes effect on the panel's Run button
+    feedback_ms: float | None = None  # key press / click -> first new picture, message or progress bar
 
 
 @dataclass
@@ -301,10 +319,13 @@ def _use(page, panel: int, control: dict, upload: Path, timeout_s: float) -> Con
     idle_ms = (time.monotonic() - start) * 1000
     t_press = page.evaluate("t0 => window.__vk.events.find(t => t >= t0) ?? t0", t0)
     pictures = _pictures_since(page, t0, panel)
+    said = page.evaluate("t => window.__vk.feedback.find(x => x >= t) ?? null", t_press)
     if control["kind"] == "checkbox":   # put it back: unticking every layer box would leave nothing to run
         _act(page, control, upload)
         wait_idle(page, timeout_s)
-    return ControlUse(panel, control["label"], action, (pictures[0] - t_press) if pictures else None, idle_ms)
+    picture_ms = (pictures[0] - t_press) if pictures else None
+    shown = [ms for ms in (picture_ms, None if said is None else said - t_press) if ms is not None]
+    return ControlUse(panel, control["label"], action, picture_ms, idle_ms, feedback_ms=min(shown) if shown else None)
 
 
 def use_controls(page, run: NotebookRun, upload: Path, timeout_s: float = 180, repeats: int = 1,

@@ -36,3 +36,19 @@ def test_notebook_in_the_browser(page_and_lab, name):
 
 def _has_panel(name):
     return "vizkit.ui" in (L.NOTEBOOKS / name).read_text()
+
+
+def test_saved_notebooks_show_their_pictures_before_anything_runs():
+    """A student who opens a notebook first sees the saved run: its figures and its panels' last pictures
+    (restored from the saved widget state), and no widget error."""
+    with L.jupyter_lab(clear_outputs=False) as lab, L.chromium() as page:
+        for name in ("01_layer_activations.ipynb", "12_adversarial_examples.ipynb"):
+            L.open_notebook(page, lab, name)
+            page.wait_for_timeout(1500)  # the widget manager restores saved state after the kernel connects
+            assert not L.output_errors(page), (name, L.output_errors(page))
+            pictures = page.evaluate("""() => [...document.querySelectorAll(
+                '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output img')]
+                .filter(i => i.naturalWidth > 0).length""")
+            panels = page.evaluate("""() => document.querySelectorAll(
+                '.jp-NotebookPanel:not(.lm-mod-hidden) .widget-image').length""")
+            assert pictures >= 2 and panels >= 1, (name, pictures, panels)
