@@ -29,8 +29,12 @@ def test_inversion_panel_runs_and_keeps_results(fashion, images, monkeypatch):
     assert panel.last_error is None and panel.png() != first
     calls = []
     monkeypatch.setattr("vizkit.ui.optimize.invert", lambda *a, **k: calls.append(1))
-    panel.layer.value = "relu1"  # computed before: shown again without running
+    message, preview = panel.message.value, panel.preview.value
+    monkeypatch.setattr(InversionPanel, "render", lambda self: calls.append("render"))
+    panel.layer.value = "relu1"  # computed before: shown again from its picture, without running or redrawing
     assert panel.png() == first and not calls
+    panel.layer.value = "relu3"
+    assert panel.message.value == message and panel.preview.value == preview and not calls
 
 
 def test_stop_ends_a_run_and_controls_answer_meanwhile(fashion, images):
