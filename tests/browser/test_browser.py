@@ -38,11 +38,12 @@ def _has_panel(name):
     return "vizkit.ui" in (L.NOTEBOOKS / name).read_text()
 
 
-def test_saved_notebooks_show_their_pictures_before_anything_runs():
+def test_saved_notebooks_show_their_pictures_before_anything_runs(page_and_lab):
     """A student who opens a notebook first sees the saved run: its figures and the snapshot of each panel.
     A notebook that this user did not run is not trusted, so JupyterLab draws no saved widget; each panel
     says in one line that it is live, and no widget error shows."""
-    with L.jupyter_lab(clear_outputs=False) as lab, L.chromium() as page:
+    page = page_and_lab[0]  # one Playwright per process: a second sync_playwright() inside the first fails
+    with L.jupyter_lab(clear_outputs=False) as lab:
         for name in ("01_layer_activations.ipynb", "12_adversarial_examples.ipynb"):
             L.open_notebook(page, lab, name)
             page.wait_for_timeout(1500)  # let the widget manager try to restore what it can
