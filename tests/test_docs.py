@@ -21,8 +21,8 @@ RANGE = re.compile(r"\[0, 1\]|model input|normalised")
 EXCEPTIONS = {
     "mass_share": "takes a heat map and a mask of any one shape and returns a float",
 }
-# Public functions whose parameters are not all annotated yet, and why (remove an entry once they are).
-NOT_ANNOTATED: dict[str, str] = {}  # name -> why, for a public function that cannot be annotated yet
+# Public functions whose parameters are not all annotated yet: name -> why (remove an entry once they are).
+NOT_ANNOTATED: dict[str, str] = {}
 
 
 def _public():
