@@ -79,8 +79,7 @@ outputs: setup
 
 # The API reference (pdoc) in docs/api/ (git-ignored); any pdoc warning fails the build.
 docs: $(STAMP)
-	rm -rf docs/api
-	$(PY) -W error::UserWarning -m pdoc vizkit vizkit.ui -d markdown -o docs/api
+	$(PY) etc/docs.py docs/api
 
 clean:
 	rm -rf $(VENV) .venv-lowest .pytest_cache .ruff_cache
