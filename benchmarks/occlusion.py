@@ -43,7 +43,7 @@ from captum.attr import Occlusion
 import vizkit as vk
 from vizkit.attribute import to_pixels
 from vizkit.attribute.incremental import Incremental, _default_batch, incremental_occlusion, incremental_scan, ssim
-from vizkit.attribute.occlusion import fill_value
+from vizkit.attribute.scan import fill_value
 from vizkit.hooks import frozen
 
 DEFAULTS = {"fashion-cnn": (7, 1)}  # (window, stride); ImageNet models: Krypton's 16, 4

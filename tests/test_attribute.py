@@ -317,7 +317,7 @@ def test_to_pixels_and_mass_share():
     (lambda n, x: vk.guided_backprop(n, x, "conv9", 1), KeyError, "Closest match"),
     (lambda n, x: vk.occlusion(n, x, 0, 29, 1), ValueError, "larger than"),
     (lambda n, x: vk.occlusion(n, x, 0, 5, 0), ValueError, "stride"),
-    (lambda n, x: vk.occlusion(n, x, 0, 5, 1.5), ValueError, "stride"),
+    (lambda n, x: vk.occlusion(n, x, 0, 5, 1.5), TypeError, "stride"),
     (lambda n, x: vk.occlusion(n, x, 0, 5, 1, fill=2.0), ValueError, "fill"),
     (lambda n, x: vk.occlusion(n, x, "Sandals", 5, 1), KeyError, "'Sandal'"),
     (lambda n, x: vk.saliency(n, x, 10), ValueError, r"\[0, 9\]"),

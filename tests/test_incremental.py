@@ -14,7 +14,7 @@ from torch import nn
 
 import vizkit as vk
 from vizkit.attribute.incremental import Incremental, incremental_occlusion, incremental_probs, incremental_scan, ssim
-from vizkit.attribute.occlusion import fill_value, occlusion_scan
+from vizkit.attribute.scan import fill_value, occlusion_scan
 from vizkit.hooks import frozen, model_state, same_state
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning:torchvision.*"),

@@ -37,6 +37,22 @@ def number(value, name: str, low: float | None = None, high: float | None = None
     return v
 
 
+def pair(value, name: str, low: int = 1) -> tuple[int, int]:
+    """An int, or an (h, w) pair of ints (list, tuple, array, tensor), each >= low -> (h, w)."""
+    if hasattr(value, "tolist") and not isinstance(value, (int, np.integer)):  # arrays and tensors
+        value = value.tolist()
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an integer or an (h, w) pair of integers; got {value!r}")
+        h, w = (integer(v, f"{name}[{i}]", low) for i, v in enumerate(value))
+        return h, w
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer or an (h, w) pair of integers; got {value!r} "
+                        f"({type(value).__name__})")
+    v = integer(value, name, low)
+    return v, v
+
+
 def length(obj: object) -> int | None:
     """len(obj), or None where obj has none (no __len__, or one that raises TypeError)."""
     if isinstance(obj, Sized):

@@ -47,7 +47,7 @@ class Net:
             raise ValueError(f"mean and std need one value per input channel each; got {len(self.mean)} mean "
                              f"value(s) {list(self.mean)} and {len(self.std)} std value(s) {list(self.std)}")
         self.channels = len(self.mean)
-        self.input_size = _pair(input_size, "input_size")
+        self.input_size = _check.pair(input_size, "input_size")
         self.resize = min(self.input_size) if resize is None else _check.integer(resize, "resize", 1)
         self.layers = _aliases(model, layers)
         self._sizes_ok = {self.input_size}  # (H, W) sizes the model is known to take
@@ -183,17 +183,6 @@ class Net:
     def __repr__(self) -> str:
         return (f"Net({self.name!r}, {self.channels} channel(s), input {self.input_size}, "
                 f"{len(self.classes)} classes, {len(self.layers)} layer aliases)")
-
-
-def _pair(v, what):
-    """An int or an (H, W) pair of positive ints -> (H, W)."""
-    if hasattr(v, "tolist"):  # arrays, tensors, numpy integers
-        v = v.tolist()
-    if isinstance(v, int) and not isinstance(v, bool):
-        v = (v, v)
-    if not isinstance(v, (tuple, list)) or len(v) != 2:
-        raise ValueError(f"{what} must be an int or an (H, W) pair of ints; got {v!r}")
-    return tuple(_check.integer(a, f"{what}[{i}]", 1) for i, a in enumerate(v))
 
 
 def _per_channel(values, what: str, positive: bool = False) -> tuple[float, ...]:

@@ -41,10 +41,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .. import _check
 from .._types import ImageLike, Size, Target
 from ..hooks import frozen, inplace_off, resolve_target, run
 from ._units import one_input
-from .occlusion import _size, fill_value, grid_shape, occlusion_scan
+from .scan import fill_value, grid_shape, occlusion_scan
 
 if TYPE_CHECKING:
     from ..nets import Net
@@ -88,10 +89,6 @@ class Axis:
         """Start (in input coordinates, < 0 in the padding) and length of the input that outputs
         [o0, o0 + size) read."""
         return o0 * self.s - self.p, (size - 1) * self.s + (self.k - 1) * self.d + 1
-
-
-def _pair(v) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
 def cap(o0: np.ndarray, o1: np.ndarray, n: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
@@ -226,11 +223,14 @@ def _classify(name: str, module: nn.Module, flatten: bool, base: torch.Tensor, o
             p = module.padding
         step.kind, geometry, pad = "conv", axes(k, s, d, p), 0.0
     elif _plain(module, nn.MaxPool2d) and not module.return_indices:
-        k, s, d, p = (_pair(v) for v in (module.kernel_size, module.stride or module.kernel_size,
-                                         module.dilation, module.padding))
+        k, s, d, p = (_check.pair(v, name, low) for v, name, low in (
+            (module.kernel_size, "kernel_size", 1), (module.stride or module.kernel_size, "stride", 1),
+            (module.dilation, "dilation", 1), (module.padding, "padding", 0)))
         step.kind, geometry, pad = "max", axes(k, s, d, p), -math.inf
     elif _plain(module, nn.AvgPool2d):
-        k, s, p = (_pair(v) for v in (module.kernel_size, module.stride or module.kernel_size, module.padding))
+        k, s, p = (_check.pair(v, name, low) for v, name, low in (
+            (module.kernel_size, "kernel_size", 1), (module.stride or module.kernel_size, "stride", 1),
+            (module.padding, "padding", 0)))
         step.kind, geometry, pad = "avg", axes(k, s, (1, 1), p), 0.0
         step.divisors = _avg_divisors(module, *geometry, base)
     elif (_plain(module, nn.AdaptiveAvgPool2d) or _plain(module, nn.AdaptiveMaxPool2d)) and \
@@ -520,7 +520,7 @@ def incremental_scan(net: Net, x: ImageLike, window: Size, stride: Size, fill: f
     """
     inp = one_input(net, x)
     h, w = grid_shape(inp.shape[2:], window, stride)
-    win, st = _size(window, "window"), _size(stride, "stride")
+    win, st = _check.pair(window, "window"), _check.pair(stride, "stride")
     value = fill_value(net, fill)
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size must be a positive integer (None: chosen by image size); got {batch_size!r}")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import torch
 from torch import fx, nn
 
+from .. import _check
 from ..hooks import _HOOK_DICTS, preserved, resolve
 
 if TYPE_CHECKING:
@@ -78,10 +79,6 @@ class _Field:
         return _Field(size, size, self.start, whole=True)
 
 
-def _pair(v) -> Pair:
-    return (v, v) if isinstance(v, int) else tuple(v)
-
-
 def _trace(net):
     """The model's fx graph, its nodes annotated with shapes by one forward pass on a blank input.
 
@@ -118,9 +115,10 @@ def _module_field(module, field: _Field, node, arg) -> _Field:
             pad = module.padding
         return field.window(module.kernel_size, module.stride, pad, module.dilation)
     if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
-        dilation = _pair(getattr(module, "dilation", 1))
-        stride = _pair(module.stride if module.stride is not None else module.kernel_size)
-        return field.window(_pair(module.kernel_size), stride, _pair(module.padding), dilation)
+        dilation = _check.pair(getattr(module, "dilation", 1), "dilation")
+        stride = _check.pair(module.stride if module.stride is not None else module.kernel_size, "stride")
+        kernel, pad = _check.pair(module.kernel_size, "kernel_size"), _check.pair(module.padding, "padding", 0)
+        return field.window(kernel, stride, pad, dilation)
     if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
         return _adaptive(field, node, arg, type(module).__name__)
     if isinstance(module, nn.Flatten) or isinstance(module, nn.Linear):
@@ -173,7 +171,8 @@ def _function_field(node, field: _Field, arg) -> _Field | None:
         names = ["kernel_size", "stride", "padding"] + (["dilation"] if target in MAX_POOLS else [])
         k, stride, pad, *dil = _arguments(node, names, [None, None, 0, 1])
         stride = k if stride is None or stride == [] or stride == () else stride
-        return field.window(_pair(k), _pair(stride), _pair(pad), _pair(dil[0] if dil else 1))
+        return field.window(_check.pair(k, "kernel_size"), _check.pair(stride, "stride"),
+                            _check.pair(pad, "padding", 0), _check.pair(dil[0] if dil else 1, "dilation"))
     if node.op == "call_function" and target is F.conv2d:
         weight, _, stride, pad, dil = _arguments(node, ["weight", "bias", "stride", "padding", "dilation"],
                                                  [None, None, 1, 0, 1])
@@ -181,10 +180,10 @@ def _function_field(node, field: _Field, arg) -> _Field | None:
         kernel = weight_shape[2:] if weight_shape else None
         if kernel is None:
             raise ValueError(f"receptive_field could not tell the kernel size of {node.name}")
-        dilation = _pair(dil)
+        dilation = _check.pair(dil, "dilation")
         if isinstance(pad, str):
             pad = [(d * (k - 1)) // 2 if pad == "same" else 0 for k, d in zip(kernel, dilation)]
-        return field.window(tuple(kernel), _pair(stride), _pair(pad), dilation)
+        return field.window(tuple(kernel), _check.pair(stride, "stride"), _check.pair(pad, "padding", 0), dilation)
     if node.op == "call_function" and target in ADAPTIVE_POOLS:
         return _adaptive(field, node, arg, node.name)
     if (node.op == "call_function" and target in REDUCE_FUNCTIONS) or (node.op == "call_method"

@@ -48,7 +48,7 @@ def deepdream(net: Net, x: ImageLike, layer: str, octaves: int = 4, steps: int =
     mean, std = net._stats(inp)
     pixels = (inp.detach() * std + mean).clamp(0, 1)
     if size is not None:
-        pixels = _resize(pixels, _size(size))
+        pixels = _resize(pixels, _check.pair(size, "size"))
     octaves = _check.integer(octaves, "octaves", 1)
     steps = _check.integer(steps, "steps", 1)
     lr = _check.number(lr, "lr", 0, open_low=True)
@@ -104,13 +104,6 @@ def _check_layer(net: Net, layer: str, channel, smallest: tuple[int, int], octav
     if channel is None:
         return None
     return _check.integer(channel, "channel", 0, a.shape[1] - 1)
-
-
-def _size(size) -> tuple[int, int]:
-    if isinstance(size, (tuple, list)) and len(size) == 2:
-        return (_check.integer(size[0], "size height", 1), _check.integer(size[1], "size width", 1))
-    s = _check.integer(size, "size", 1)
-    return (s, s)
 
 
 def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
