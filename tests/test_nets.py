@@ -138,3 +138,47 @@ def test_real_alexnet_weights_file_loads(tmp_path, monkeypatch, random_weights):
     net = vk.load("alexnet")
     assert net.layers["conv1"] == "features.0"
     assert net.preprocess(vk.sample_image("grace_hopper")).shape == (1, 3, 224, 224)
+
+
+def test_pixels_logits_and_probs_against_the_formulas(fashion, fashion_batch):
+    """Net.pixels undoes normalize (x * std + mean); logits is the model's output; probs its softmax."""
+    x = fashion_batch[0][:5]
+    written = x * fashion.std[0] + fashion.mean[0]  # one channel: the formula by hand
+    assert torch.allclose(fashion.pixels(x, clamp=False), written, atol=1e-6)
+    assert torch.allclose(fashion.pixels(x), written.clamp(0, 1), atol=1e-6)
+    assert fashion.pixels(x[0]).shape == x[0].shape                        # (C, H, W) in, (C, H, W) out
+    assert torch.allclose(fashion.pixels(fashion.normalize(written.clamp(0, 1))), written.clamp(0, 1), atol=1e-6)
+    outside = x.clone()
+    outside[0, 0, 0, 0] = 40.0
+    assert float(fashion.pixels(outside, clamp=False).max()) > 1 and float(fashion.pixels(outside).max()) == 1
+    with torch.no_grad():
+        expected = fashion.model(x)
+    assert torch.equal(fashion.logits(x), expected)
+    assert torch.allclose(fashion.logits(x, batch_size=2), expected, atol=1e-5)
+    p = fashion.probs(x)
+    assert torch.allclose(p, torch.softmax(expected, 1)) and torch.allclose(p.sum(1), torch.ones(5))
+    assert p[0].argmax() == fashion.classes.index(fashion.predict(x[:1], k=1)[0][0])
+
+
+def test_pixels_logits_probs_refuse_bad_input(fashion):
+    with pytest.raises(TypeError, match="model input"):
+        fashion.pixels(np.zeros((1, 1, 28, 28)))
+    with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
+        fashion.pixels(torch.zeros(1, 3, 28, 28))
+    with pytest.raises(TypeError, match="preprocess"):
+        fashion.probs("boot.png")
+    with pytest.raises(ValueError, match="1-channel"):
+        fashion.logits(torch.zeros(2, 3, 28, 28))
+    with pytest.raises(ValueError, match="batch_size"):
+        fashion.probs(torch.zeros(1, 1, 28, 28), batch_size=0)
+
+
+def test_pixels_logits_probs_leave_the_model_as_found(fresh_fashion):
+    from vizkit.hooks import model_state, same_state
+
+    fresh_fashion.model.train()
+    before = model_state(fresh_fashion)
+    x = torch.zeros(3, 1, 28, 28)
+    fresh_fashion.probs(x)
+    fresh_fashion.pixels(x)
+    assert same_state(before, model_state(fresh_fashion)) and fresh_fashion.model.training

@@ -117,3 +117,19 @@ def test_panels_find_layers_of_a_wrapped_model():
     assert filters.last_error is None
     kept_only = FiltersPanel({"kept": {"edges": torch.randn(4, 1, 3, 3), "bias": torch.zeros(4)}})
     assert list(kept_only.layer.options) == ["edges"]
+
+
+def test_show_image_takes_tensors_channels_first_and_arrays_channels_last():
+    """show_image draws the same picture from a (1, C, H, W) tensor, a (C, H, W) tensor and an (H, W, C) array."""
+    rgb = torch.rand(1, 3, 5, 7, generator=torch.Generator().manual_seed(0))
+    expected = rgb[0].permute(1, 2, 0).numpy()
+    for image in (rgb, rgb[0], expected, rgb[0].permute(1, 2, 0)):
+        shown = vk.plot.show_image(image).get_images()[0].get_array()
+        np.testing.assert_allclose(np.asarray(shown), expected, atol=1e-6)
+    grey = torch.rand(1, 1, 4, 6, generator=torch.Generator().manual_seed(1))
+    for image in (grey, grey[0], grey[0, 0], grey[0].permute(1, 2, 0).numpy()):
+        ax = vk.plot.show_image(image)
+        np.testing.assert_allclose(np.asarray(ax.get_images()[0].get_array()), grey[0, 0].numpy(), atol=1e-6)
+        assert ax.get_images()[0].get_cmap().name == "gray"
+    with pytest.raises(ValueError, match="got shape"):
+        vk.plot.show_image(torch.zeros(2, 3, 4, 4))

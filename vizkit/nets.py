@@ -158,6 +158,43 @@ class Net:
         out = (x.unsqueeze(0) * std + mean)[0].clamp(0, 1)
         return out.permute(1, 2, 0).cpu().numpy()
 
+    def pixels(self, x: torch.Tensor, clamp: bool = True) -> torch.Tensor:
+        """(N, C, H, W) or (C, H, W) model input -> pixels x * std + mean of the same shape, on x's device,
+        clamped to [0, 1] (clamp=False: as they are, to measure how far outside [0, 1] an input strays)."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"pixels needs a model input tensor (N, C, H, W); got {type(x).__name__}")
+        if not x.is_floating_point() or x.dim() not in (3, 4) or x.shape[-3] != self.channels:
+            raise ValueError(f"pixels needs a floating-point model input (N, {self.channels}, H, W) or "
+                             f"({self.channels}, H, W); got {x.dtype} of shape {tuple(x.shape)}")
+        batch = x.detach()[None] if x.dim() == 3 else x.detach()
+        mean, std = self._stats(batch)
+        out = batch * std + mean
+        out = out.clamp(0, 1) if clamp else out
+        return out[0] if x.dim() == 3 else out
+
+    @torch.no_grad()
+    def logits(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """(N, C, H, W) model input -> (N, K) float32 scores before the softmax, the model in eval mode and
+        left as found; batch_size images at a time."""
+        from .hooks import preserved, run
+
+        batch_size = _check.integer(batch_size, "batch_size", 1)
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"logits needs a (N, {self.channels}, H, W) model input tensor; got {type(x).__name__} "
+                            "(net.preprocess(image) makes one)")
+        inp = self._input_tensor(x.detach(), "the model input")
+        with preserved(self.model):
+            self.model.eval()
+            out = [run(self, inp[i:i + batch_size]).float() for i in range(0, len(inp), batch_size)]
+        if out[0].dim() != 2:
+            raise ValueError(f"{self.name} gives outputs of shape {tuple(out[0].shape[1:])} per image, not one "
+                             "score per class")
+        return torch.cat(out)
+
+    def probs(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """(N, C, H, W) model input -> (N, K) softmax probabilities (float32), as logits() runs the model."""
+        return torch.softmax(self.logits(x, batch_size), dim=1)
+
     @torch.no_grad()
     def predict(self, x, k: int = 5) -> list[tuple[str, float]]:
         """Top-k (class name, probability) for one image or one preprocessed (1, C, H, W) input."""

@@ -145,12 +145,30 @@ def filter_grid(weights, ax=None, normalize: str = "each", cols: int | None = No
     return ax
 
 
-def show_image(image, ax=None, title: str | None = None):
-    """An (H, W, C) or (H, W) array in [0, 1] (e.g. net.deprocess(x)) without axes."""
-    ax = _axes(ax)
+def image_array(image) -> np.ndarray:
+    """An image as matplotlib draws it, (H, W, C) or (H, W): from a (1, C, H, W) or (C, H, W) tensor
+    (C = 1 or 3: torch's channels-first order), or an (H, W, C) / (H, W) array or tensor."""
+    if isinstance(image, torch.Tensor):
+        t = image.detach()
+        if t.dim() == 4 and t.shape[0] == 1:
+            t = t[0]
+        if t.dim() == 3 and t.shape[0] in (1, 3) and t.shape[2] not in (1, 3):
+            t = t.permute(1, 2, 0)
+        image = t
     img = _np(image)
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (3, 4)):
+        raise ValueError(f"an image to show must be (1, C, H, W) or (C, H, W) (tensors), or (H, W, C) or (H, W), "
+                         f"with C = 1 or 3; got shape {tuple(np.shape(image))}")
+    return img
+
+
+def show_image(image, ax=None, title: str | None = None):
+    """An image in [0, 1] without axes: a (1, C, H, W) or (C, H, W) tensor (e.g. Result.image, a dataset
+    item), or an (H, W, C) or (H, W) array (e.g. net.deprocess(x))."""
+    ax = _axes(ax)
+    img = image_array(image)
     ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
     _bare(ax)
     if title:
@@ -162,7 +180,7 @@ def overlay(image, heat, ax=None, alpha: float = 0.55, cmap: str = "inferno", ti
             colorbar: bool = False):
     """A (h, w) map stretched over an (H, W, C) image (each map pixel covers its share of the image)."""
     ax = show_image(image, ax)
-    img, hm = _np(image), _np(heat)
+    img, hm = image_array(image), _np(heat)
     if hm.ndim != 2:
         raise ValueError(f"overlay needs a (h, w) map; got shape {hm.shape}")
     height, width = img.shape[:2]

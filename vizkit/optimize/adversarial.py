@@ -134,8 +134,7 @@ def _inputs(net: Net, x: ImageLike) -> tuple[torch.Tensor, torch.Tensor]:
     """(model input (N, C, H, W), its pixels in [0, 1]); a model input that is not made of [0, 1] pixels is
     an error, since the attack's promise (stay within [0, 1]) would be meaningless."""
     inp = as_input(net, x, full=True).detach()
-    mean, std = net._stats(inp)
-    pixels = inp * std + mean
+    pixels = net.pixels(inp, clamp=False)
     outside = float(torch.maximum(-pixels, pixels - 1).max())
     if outside > 1e-4:
         raise ValueError(f"x must be a model input made from [0, 1] pixels (net.normalize(pixels) or "

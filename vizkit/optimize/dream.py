@@ -45,8 +45,7 @@ def deepdream(net: Net, x: ImageLike, layer: str, octaves: int = 4, steps: int =
     inp = as_input(net, x)
     if inp.shape[0] != 1:
         raise ValueError(f"deepdream dreams one image; got a batch of {inp.shape[0]} (pass x[i:i + 1])")
-    mean, std = net._stats(inp)
-    pixels = (inp.detach() * std + mean).clamp(0, 1)
+    pixels = net.pixels(inp)
     if size is not None:
         pixels = _resize(pixels, _check.pair(size, "size"))
     octaves = _check.integer(octaves, "octaves", 1)

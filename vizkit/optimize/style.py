@@ -28,6 +28,7 @@ from .. import _check
 from .._types import Callback, ImageLike
 from ..data import open_image
 from ..hooks import frozen, layers_of_type, record, resolve
+from ..inspect._inputs import as_input
 from .objectives import feature_match, gram, gram_match, total_variation
 from .param import Sigmoid
 from .render import Result, optimize
@@ -48,8 +49,7 @@ def image_pixels(net: Net, image, size=None, what: str = "the image") -> torch.T
         if x.dim() == 4:
             if x.shape[0] != 1 or x.shape[1] != net.channels:
                 raise ValueError(f"{what} must be one model input (1, {net.channels}, H, W); got {tuple(x.shape)}")
-            mean, std = net._stats(net._input_tensor(x, what))
-            x = (x.to(mean) * std + mean).clamp(0, 1)
+            x = net.pixels(as_input(net, x))
         elif x.dim() == 3 and x.shape[0] in (1, 3):
             x = _check.pixels(x.float(), what)[None]
             if x.shape[1] != net.channels:

@@ -11,7 +11,7 @@ import torch
 from matplotlib.figure import Figure
 
 from .._check import choice, integer, number
-from ..hooks import frozen, resolve_target
+from ..hooks import resolve_target
 from ..optimize import fgsm, pgd
 from ._draw import above, below, text
 from ._panel import Panel, check_net, model_inputs
@@ -60,15 +60,13 @@ class AdversarialPanel(Panel):
                 adv = fgsm(self.net, x, target, self.eps.value, targeted=targeted)
             else:
                 adv = pgd(self.net, x, target, self.eps.value, steps=self.pgd_steps, targeted=targeted)
-            mean, std = self.net._stats(x)
-            self._results[key] = ((x * std + mean).clamp(0, 1), (adv * std + mean).clamp(0, 1))
+            self._results[key] = (self.net.pixels(x), self.net.pixels(adv))
             self._tops[key] = [self.top3(p) for p in self._results[key]]
         return self._results[key]
 
     def top3(self, pixels: torch.Tensor) -> list[tuple[str, float]]:
         """The network's three most probable classes for a (1, C, H, W) pixel image."""
-        with frozen(self.net), torch.no_grad():
-            p = torch.softmax(self.net.model(self.net.normalize(pixels)).float(), 1)[0]
+        p = self.net.probs(self.net.normalize(pixels))[0]
         top = p.topk(min(3, p.numel()))
         return [(self.net.classes[i], float(v)) for v, i in zip(top.values.tolist(), top.indices.tolist())]
 

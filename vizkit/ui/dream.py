@@ -84,8 +84,7 @@ class DeepDreamPanel(OptimizePanel):
         """The image as the network saw it (enlarged to the dream's size) | the dream."""
         result = self.results[self.key()]
         x = self.inputs[self.image.value]
-        mean, std = self.net._stats(x)
-        original = F.interpolate((x * std + mean).clamp(0, 1), size=tuple(result.image.shape[2:]), mode="bilinear",
+        original = F.interpolate(self.net.pixels(x), size=tuple(result.image.shape[2:]), mode="bilinear",
                                  align_corners=False)
         fig = Figure(figsize=(7, 3.6), dpi=80)
         a, b = fig.subplots(1, 2)

@@ -63,8 +63,7 @@ class NeighboursPanel(Panel):
             return
         file, image = uploaded_image(files)
         x = model_input(self.net, image, f"the uploaded file {file!r}")
-        mean, std = self.net._stats(x)
-        self.uploaded = (x * std + mean).clamp(0, 1).cpu()  # back to [0, 1] pixels, as the images
+        self.uploaded = self.net.pixels(x).cpu()  # back to [0, 1] pixels, as the images
         self._found = {k: v for k, v in self._found.items() if k[0] != "upload"}
         self.use_upload.disabled = False
         self.use_upload.value = True

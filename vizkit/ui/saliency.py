@@ -15,7 +15,7 @@ from torch import nn
 from .._check import integer, number
 from ..attribute import heat_maps
 from ..attribute.occlusion import occlusion_probs
-from ..hooks import frozen, layers_of_type, resolve, resolve_target
+from ..hooks import layers_of_type, resolve, resolve_target
 from ..inspect import activations
 from ..plot import heat_rgb, label_colors
 from ._draw import above, text
@@ -42,8 +42,7 @@ class _ImagesPanel(Panel):
         name = self.image.value
         if name not in self._inputs:
             x = self._checked[name]
-            with frozen(self.net), torch.no_grad():
-                probs = torch.softmax(self.net.model(x).float(), 1)[0]
+            probs = self.net.probs(x)[0]
             self._inputs[name] = (x, probs)
         return self._inputs[name]
 
