@@ -42,9 +42,10 @@ from captum.attr import Occlusion
 
 import vizkit as vk
 from vizkit.attribute import to_pixels
-from vizkit.attribute.incremental import Incremental, _default_batch, incremental_occlusion, incremental_scan, ssim
+from vizkit.attribute.incremental import Incremental, _default_batch, incremental_occlusion, incremental_scan
 from vizkit.attribute.scan import fill_value
 from vizkit.hooks import frozen
+from vizkit.measure import ssim
 
 DEFAULTS = {"fashion-cnn": (7, 1)}  # (window, stride); ImageNet models: Krypton's 16, 4
 

@@ -5,7 +5,7 @@ input is on. Tensors they return live there too, except occlusion maps, TopPatch
 features, neighbours and embeddings are NumPy arrays.
 """
 
-from . import plot, runs
+from . import measure, plot, runs
 from .attribute import (
     DeconvStep,
     backprop,
@@ -49,6 +49,7 @@ from .optimize import (
     deepdream,
     fgsm,
     gram,
+    image_pixels,
     invert,
     optimize,
     pgd,
@@ -61,7 +62,8 @@ from .train import History, evaluate, train
 
 __version__ = "0.1.0"
 __all__ = [
-    "plot", "runs", "FashionMNIST", "ImageFolder", "open_image", "sample_image", "sample_images", "preserved", "record",
+    "measure", "plot", "runs", "FashionMNIST", "ImageFolder", "open_image", "sample_image", "sample_images",
+    "preserved", "record",
     "activations", "activation_stats", "dead_filters", "filter_weights", "filter_smoothness",
     "features", "nearest", "nearest_to", "NeighbourIndex", "knn_agreement", "embed", "explained_variance",
     "trustworthiness",
@@ -70,6 +72,6 @@ __all__ = [
     "History", "evaluate", "train",
     "deconvnet", "deconvnet_steps", "DeconvStep", "backprop", "guided_backprop", "saliency", "grad_cam",
     "guided_grad_cam", "occlusion", "occlusion_probs", "occlusion_activation", "mass_share",
-    "optimize", "Objective", "Result", "gram", "invert", "visualize_filter", "visualize_class",
+    "optimize", "Objective", "Result", "gram", "image_pixels", "invert", "visualize_filter", "visualize_class",
     "fgsm", "pgd", "deepdream", "synthesize_texture", "style_transfer",
 ]

@@ -174,8 +174,8 @@ class Net:
 
     @torch.no_grad()
     def logits(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-        """(N, C, H, W) model input -> (N, K) float32 scores before the softmax, the model in eval mode and
-        left as found; batch_size images at a time."""
+        """(N, C, H, W) model input -> (N, K) scores before the softmax (float32, or float64 for a float64 model),
+        the model in eval mode and left as found; batch_size images at a time."""
         from .hooks import preserved, run
 
         batch_size = _check.integer(batch_size, "batch_size", 1)
@@ -185,14 +185,14 @@ class Net:
         inp = self._input_tensor(x.detach(), "the model input")
         with preserved(self.model):
             self.model.eval()
-            out = [run(self, inp[i:i + batch_size]).float() for i in range(0, len(inp), batch_size)]
+            out = [_at_least_float32(run(self, inp[i:i + batch_size])) for i in range(0, len(inp), batch_size)]
         if out[0].dim() != 2:
             raise ValueError(f"{self.name} gives outputs of shape {tuple(out[0].shape[1:])} per image, not one "
                              "score per class")
         return torch.cat(out)
 
     def probs(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-        """(N, C, H, W) model input -> (N, K) softmax probabilities (float32), as logits() runs the model."""
+        """(N, C, H, W) model input -> (N, K) softmax probabilities, as logits() runs the model."""
         return torch.softmax(self.logits(x, batch_size), dim=1)
 
     @torch.no_grad()
@@ -220,6 +220,10 @@ class Net:
     def __repr__(self) -> str:
         return (f"Net({self.name!r}, {self.channels} channel(s), input {self.input_size}, "
                 f"{len(self.classes)} classes, {len(self.layers)} layer aliases)")
+
+
+def _at_least_float32(t: torch.Tensor) -> torch.Tensor:
+    return t.to(torch.promote_types(t.dtype, torch.float32))
 
 
 def _per_channel(values, what: str, positive: bool = False) -> tuple[float, ...]:

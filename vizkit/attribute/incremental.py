@@ -606,27 +606,3 @@ def incremental_occlusion(net: Net, x: ImageLike, target: Target, window: Size, 
 
     return incremental_scan(net, x, window, stride, fill, head, batch_size, progress, approximate=approximate,
                             threshold=threshold, coarse=coarse, tolerance=tolerance)
-
-
-def ssim(a, b, data_range: float | None = None, win: int = 7) -> float:
-    """Mean structural similarity (Wang et al. 2004) of two (h, w) maps, as scikit-image computes it by default
-    (uniform 7 x 7 windows, sample covariances, K1 = 0.01, K2 = 0.03); data_range None: b's max - min."""
-    a, b = (np.asarray(v, dtype=np.float64) for v in (a, b))
-    if a.shape != b.shape or a.ndim != 2:
-        raise ValueError(f"ssim compares two (h, w) maps of one shape; got {a.shape} and {b.shape}")
-    if min(a.shape) < win:  # small maps: the largest odd window that fits
-        win = min(a.shape) - (1 - min(a.shape) % 2)
-    L = float(b.max() - b.min()) if data_range is None else float(data_range)
-    L = L if L > 0 else 1.0
-
-    def mean(v):  # means over every win x win window (valid positions only)
-        c = np.pad(v, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
-        return (c[win:, win:] - c[:-win, win:] - c[win:, :-win] + c[:-win, :-win]) / win**2
-
-    n = win * win
-    ma, mb = mean(a), mean(b)
-    va, vb, cov = ((mean(a * a) - ma**2), (mean(b * b) - mb**2), (mean(a * b) - ma * mb))
-    va, vb, cov = (v * n / (n - 1) for v in (va, vb, cov))
-    c1, c2 = (0.01 * L) ** 2, (0.03 * L) ** 2
-    s = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma**2 + mb**2 + c1) * (va + vb + c2))
-    return float(s.mean())

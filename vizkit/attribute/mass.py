@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from .._types import ImageLike, Target
 from ..hooks import frozen, resolve_target, run
+from ..measure import mass_share, object_mask
 from ._units import one_input
 from .grad_cam import grad_cam, guided_grad_cam
 from .occlusion import occlusion, to_pixels
@@ -20,23 +21,6 @@ if TYPE_CHECKING:
     from ..nets import Net
 
 METHODS = ("occlusion", "gradient", "SmoothGrad", "Grad-CAM", "guided Grad-CAM")
-
-
-def mass_share(heat: torch.Tensor, mask: torch.Tensor) -> float:
-    """Share in [0, 1] of a non-negative (H, W) map's total that lies on the True pixels of an (H, W) mask.
-
-    Compare it with mask.mean(), the share a map spread evenly over the image would put there.
-    """
-    h = torch.as_tensor(heat).detach().double().cpu()
-    m = torch.as_tensor(mask).cpu().bool()
-    if h.shape != m.shape or h.dim() != 2:
-        raise ValueError(f"heat and mask must be (H, W) arrays of one shape; got {tuple(h.shape)} and {tuple(m.shape)}")
-    if not torch.isfinite(h).all() or (h < 0).any():
-        raise ValueError("heat must be finite and non-negative (take .abs() or .clamp(min=0) first)")
-    total = float(h.sum())
-    if total == 0:
-        raise ValueError("the map is zero everywhere: it has no mass to share")
-    return float(h[m].sum()) / total
 
 
 def heat_maps(net: Net, x: ImageLike, target: Target, layer: str, window: int = 6, stride: int = 2, smooth: int = 16,
@@ -68,16 +52,6 @@ def heat_maps(net: Net, x: ImageLike, target: Target, layer: str, window: int = 
         else:
             out[m] = guided_grad_cam(net, inp, t, layer)[0].abs().amax(0)
     return out
-
-
-def object_mask(image: torch.Tensor, threshold: float = 0.05, margin: int = 0) -> torch.Tensor:
-    """(H, W) bool: the pixels of a (C, H, W) [0, 1] image brighter than threshold (an object on a black
-    background, as in Fashion-MNIST), grown by `margin` pixels in every direction."""
-    mask = image.amax(0) > threshold
-    if margin > 0:
-        grown = torch.nn.functional.max_pool2d(mask[None, None].float(), 2 * margin + 1, 1, margin)
-        mask = grown[0, 0] > 0
-    return mask
 
 
 def object_mass(net: Net, dataset: Dataset, indices, layer: str, threshold: float = 0.05, margins=(0,),

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from ..nets import Net
 
 
-def image_pixels(net: Net, image, size=None, what: str = "the image") -> torch.Tensor:
+def image_pixels(net: Net, image: ImageLike, size: int | None = None, what: str = "the image") -> torch.Tensor:
     """An image -> (1, C, H, W) pixels in [0, 1], at its own size or with its shorter side resized to `size`.
 
     image: a (1, C, H, W) model input (de-normalised here), a (C, H, W) or (1, C, H, W) [0, 1] tensor read as

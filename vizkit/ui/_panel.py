@@ -429,7 +429,7 @@ def check_k(k, batch_size, n: int) -> tuple[int, int]:
     return integer(k, "k", 1, n), integer(batch_size, "batch_size", 1)
 
 
-def uploaded_image(files) -> tuple[str, object]:
+def uploaded_image(files) -> tuple[str, Image.Image]:
     """The last file of a FileUpload value -> (its name, a validated PIL image); a non-image is a ValueError
     naming the file."""
     f = files[-1] if isinstance(files, (list, tuple)) else next(iter(files.values()))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipywidgets as widgets
-import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
@@ -11,6 +10,7 @@ from torch import nn
 from .._check import integer
 from ..hooks import layers_of_type
 from ..inspect import activations
+from ..measure import activation_norm
 from ..optimize import deepdream
 from ..plot import show_image
 from ._panel import check_layers, check_net, map_layers, model_inputs
@@ -93,11 +93,9 @@ class DeepDreamPanel(OptimizePanel):
         show_image(result.image[0].permute(1, 2, 0).cpu().numpy(), b, title=f"dreamed at {what}")
         fig.tight_layout()
         self._show(fig)
-        before, after = (self._norm(p) for p in (original, result.image))
+        channel = None if self.all.value else self.channel.value
+        before, after = (activation_norm(self.net, self.net.normalize(p), self.layer.value, channel)
+                         for p in (original, result.image))
         gain = after / max(before, 1e-12)
         self.message.value = f"{what}: activation norm {before:.1f} → {after:.1f} (x{gain:.1f}); {result.seconds:.1f} s"
         self.show_preview(result.image)
-
-    def _norm(self, pixels: torch.Tensor) -> float:
-        a = activations(self.net, self.net.normalize(pixels), [self.layer.value])[self.layer.value]
-        return float((a if self.all.value else a[self.channel.value]).norm())

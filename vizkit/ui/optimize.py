@@ -19,6 +19,7 @@ from torch import nn
 
 from .._check import integer
 from ..hooks import layers_of_type, resolve_target
+from ..measure import pixel_correlation
 from ..nets import Net
 from ..optimize import invert, visualize_class, visualize_filter
 from ..plot import patch_mosaic, show_image
@@ -221,9 +222,8 @@ class InversionPanel(OptimizePanel):
         c.set_title("loss terms", fontsize=10)
         fig.tight_layout()
         self._show(fig)
-        corr = torch.corrcoef(torch.stack([result.image.cpu().flatten(), torch.from_numpy(
-            self.net.deprocess(x)).permute(2, 0, 1).flatten()]))[0, 1]
-        self.message.value = (f"pixel correlation with the original {float(corr):.3f}; feature error "
+        corr = pixel_correlation(result.image[0].cpu(), self.net.pixels(x)[0].cpu())
+        self.message.value = (f"pixel correlation with the original {corr:.3f}; feature error "
                               f"{result.terms[f'features {self.layer.value}'][-1]:.4f}; {result.seconds:.1f} s")
         self.show_preview(result.image)
 
