@@ -123,7 +123,8 @@ def bench(name, args, sync):
 
     h, w = grid(st)
     bh, bw = grid(base_st)
-    approx_options = dict(approximate=True, threshold=args.threshold, coarse=args.coarse, tolerance=args.tolerance)
+    approx_options = dict(approximate=vk.Approximation(threshold=args.threshold, coarse=args.coarse,
+                                                       tolerance=args.tolerance))
     runs = {
         "brute": (base_st, lambda: vk.occlusion(net, x, t, win, base_st, fill="mean", batch_size=args.batch_size,
                                                 progress=False)),
@@ -176,8 +177,9 @@ def bench(name, args, sync):
         start = time.perf_counter()
         got = incremental_scan(net, x, win, st, "mean", lambda out: torch.softmax(out.float(), 1)[:, t],
                                batch_size=args.batch_size, progress=False,
-                               callback=lambda d, n, done=done: done.append(d), approximate=True,
-                               threshold=threshold, coarse=args.coarse, tolerance=float(tolerance))
+                               callback=lambda d, n, done=done: done.append(d),
+                               approximate=vk.Approximation(threshold=threshold, coarse=args.coarse,
+                                                            tolerance=float(tolerance)))
         sync()
         row["sweep"].append((threshold, float(tolerance), time.perf_counter() - start,
                              ssim(got.numpy(), results["exact"].numpy()), done[-1] / (h * w)))

@@ -215,7 +215,7 @@ def test_deepdream_octave_is_gradient_ascent_with_normalised_steps(fashion, fash
     ({"layer": "relu3", "octaves": 0}, ValueError),
     ({"layer": "relu3", "steps": 0}, ValueError),
     ({"layer": "relu3", "lr": float("nan")}, ValueError),
-    ({"layer": "relu3", "octave_scale": 0.5}, ValueError),
+    ({"layer": "relu3", "octave_scale": 0.5}, TypeError),     # the original's 1.4, fixed
     ({"layer": "relu3", "octaves": 9}, ValueError),    # the smallest octave is too small for relu3
     ({"layer": "relu3", "jitter": -1}, ValueError),
     ({"layer": "relu3", "size": 0}, ValueError),

@@ -87,8 +87,8 @@ CALLS = {
     "deepdream": (lambda n, x, d: vk.deepdream(n, x, "relu2", octaves=2, steps=2, progress=False).image, "model"),
     "synthesize_texture": (lambda n, x, d: vk.synthesize_texture(n, x, ["relu1"], steps=2, progress=False).image,
                            "model"),
-    "style_transfer": (lambda n, x, d: vk.style_transfer(n, x, x, steps=2, content_layer="relu2",
-                                                         style_layers=["relu1"], progress=False).image, "model"),
+    "style_transfer": (lambda n, x, d: vk.style_transfer(n, x, x, steps=2, settings=vk.StyleSettings(
+        content_layer="relu2", style_layers=["relu1"]), progress=False).image, "model"),
     "take_snapshot": (lambda n, x, d: take_snapshot(n, d.tensors()[0], ["relu1"])["filters"], "cpu"),
     "predict": (lambda n, x, d: np.asarray([p for _, p in n.predict(x, k=2)]), "numpy"),
 }
@@ -115,6 +115,7 @@ def test_techniques_run_on_the_model_device_from_a_cpu_input(device_net, fashion
 
 def test_training_on_the_model_device(device_net, fashion_test):
     net = vk.load("fashion-cnn", pretrained=False, device=device_net.device)
-    history = vk.train(net, fashion_test.subset(16), epochs=1, lr=0.01, batch_size=8, probe_size=4, progress=False)
+    history = vk.train(net, fashion_test.subset(16), epochs=1, lr=0.01, progress=False,
+                       settings=vk.TrainSettings(batch_size=8), snapshots=vk.SnapshotSettings(probe_size=4))
     assert net.device == device_net.device and history.snapshots[-1]["filters"].device.type == "cpu"
     assert 0 <= vk.evaluate(net, fashion_test.subset(16)) <= 1

@@ -34,7 +34,7 @@ def test_against_a_loop_and_known_values():
         assert got[i].item() == pytest.approx(naive_roughness(w[i]), rel=1e-5)
     assert vk.filter_smoothness(torch.randn(2000, 1, 16, 16)).mean().item() == pytest.approx(2 / math.sqrt(math.pi),
                                                                                             abs=0.01)
-    ramp = torch.arange(5.0).repeat(5, 1)
+    ramp = torch.arange(5.0).repeat(5, 1)[None, None]
     assert vk.filter_smoothness(ramp).item() == pytest.approx(math.sqrt(3 / 24))
     assert vk.filter_smoothness(torch.ones(1, 1, 3, 3)).item() == 0.0
     assert vk.filter_smoothness(7 * w)[0].item() == pytest.approx(got[0].item(), rel=1e-5)  # scale-free
@@ -47,14 +47,24 @@ def test_bad_weights(bad, error):
         vk.filter_smoothness(bad)
 
 
+def test_a_linear_layers_weights_are_refused_not_scored_as_one_filter(fashion):
+    fc = vk.filter_weights(fashion, "fc6")
+    assert fc.dim() == 2
+    with pytest.raises(ValueError, match=r"needs \(out, in, kh, kw\) conv filters; got 2-D weights of shape "
+                                         rf"\({fc.shape[0]}, {fc.shape[1]}\).*linear layer"):
+        vk.filter_smoothness(fc)
+    with pytest.raises(ValueError, match=r"conv filters; got 3-D weights of shape \(4, 3, 3\).*w\[:, None\]"):
+        vk.filter_smoothness(torch.randn(4, 3, 3))
+
+
 @pytest.fixture(scope="module")
 def overfit_net(fashion_test):
     """No weight decay, a constant high-ish rate, 256 images seen many times: overfit, unregularised."""
     torch.manual_seed(1)
     net = fashion_net()
     small = torch.utils.data.Subset(fashion_test, range(256))
-    vk.train(net, small, epochs=30, lr=0.05, weight_decay=0.0, schedule="constant", batch_size=64,
-             snapshots=False, progress=False)
+    vk.train(net, small, epochs=30, lr=0.05, weight_decay=0.0, snapshots=False, progress=False,
+             settings=vk.TrainSettings(schedule="constant", batch_size=64))
     return net
 
 

@@ -186,3 +186,125 @@ def test_a_model_without_submodules_gets_a_hint():
     net = vk.wrap(torch.nn.Conv2d(3, 2, 3), input_size=8)
     with pytest.raises(KeyError, match="no submodules"):
         resolve(net, "0")
+
+
+# ----------------------------------------------------------------------------- the user's own exceptions
+
+
+class UserError(RuntimeError):
+    """An exception of the user's own (a RuntimeError subclass, as many are)."""
+
+
+@pytest.mark.parametrize("error", [UserError("boom"), RuntimeError("boom"), IndexError("boom")])
+@pytest.mark.parametrize("size", [28, 32])  # the size the net was made for, and another it can take
+def test_an_exception_raised_in_the_users_hook_passes_unchanged(fresh_fashion, error, size):
+    from vizkit.ui import ActivationsPanel
+
+    def hook(module, inputs, output):
+        raise error
+
+    net, x = fresh_fashion, torch.zeros(1, 1, size, size)
+    net.model.features[0].register_forward_hook(hook)
+    for call in (lambda: vk.activations(net, x, "relu2"), lambda: vk.features(net, x, "relu2", progress=False),
+                 lambda: ActivationsPanel(net, {"x": torch.rand(1, size, size)})):
+        with pytest.raises(type(error)) as info:
+            call()
+        assert info.value is error and "could not run" not in str(info.value)
+
+
+class _RaisesInForward(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 2, 3)
+
+    def forward(self, x):
+        y = self.conv(x)
+        if x.abs().sum() > 0:
+            raise RuntimeError("my model refuses non-zero images")
+        return y.mean((2, 3))
+
+
+def test_an_exception_raised_in_the_models_forward_passes_unchanged():
+    net = vk.wrap(_RaisesInForward(), input_size=8)
+    for x in (torch.ones(1, 1, 8, 8), torch.ones(1, 1, 9, 9), torch.ones(2, 1, 9, 9)):
+        with pytest.raises(RuntimeError, match="^my model refuses non-zero images$"):
+            vk.hooks.run(net, x)
+        with pytest.raises(RuntimeError, match="^my model refuses non-zero images$"):
+            vk.grad_cam(net, x[:1], 0, "conv")  # runs the whole model
+
+
+def test_a_real_shape_mismatch_still_names_the_input():
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten(), torch.nn.Linear(2 * 26 * 26, 3))
+    net = vk.wrap(model, input_size=28)
+    with pytest.raises(ValueError, match=r"could not run an input of shape \(1, 1, 20, 20\).*made for 28x28"):
+        vk.activations(net, torch.zeros(1, 1, 20, 20), "2")
+    with pytest.raises(ValueError, match=r"could not run an input of shape \(1, 1, 28, 28\).*PyTorch said: .*"
+                                         r"(double|Double|dtype)"):
+        vk.hooks.run(net, torch.zeros(1, 1, 28, 28, dtype=torch.float64))  # the wrong dtype
+
+
+# ----------------------------------------------------------------------------- a module used twice in a pass
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(weights=None)
+    return vk.wrap(model, mean=[0.5] * 3, std=[0.25] * 3, input_size=32, name="resnet18")
+
+
+@pytest.mark.parametrize("stop", [True, False])
+def test_a_module_run_twice_in_one_pass_is_refused_not_recorded_once(resnet, stop):
+    x = torch.randn(1, 3, 32, 32)
+    with record(resnet, ["layer1.0.conv1", "layer1.0.relu"], stop=stop) as rec, \
+            pytest.raises(vk.hooks.RepeatedLayerError, match=r"'layer1\.0\.relu' \(layer1\.0\.relu: ReLU\) ran 2 "
+                                                             r"times in one forward pass of resnet18.*'layer1\.0'"):
+        rec.forward(x)
+    assert rec.calls["layer1.0.relu"] == 2
+    with pytest.raises(ValueError, match=r"layer1\.1\.relu.*ran 2 times"):
+        vk.activations(resnet, x, "layer1.1.relu")  # stop=True: the pass goes on until the block has returned
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in resnet.model.modules())
+
+
+def test_a_module_run_once_still_stops_the_pass_early(resnet):
+    x = torch.randn(1, 3, 32, 32)
+    ran = []
+    handle = resnet.model.fc.register_forward_hook(lambda *a: ran.append(1))
+    try:
+        for layer in ("stem", "stage1", "layer1.0.conv1", "layer1.0.bn2", "layer2.0.downsample"):
+            assert vk.activations(resnet, x, layer)[layer].dim() == 3
+        assert not ran
+        with record(resnet, ["layer1.0.conv1"], stop=False) as rec:
+            assert rec.forward(x).shape == (1, 1000)
+        assert ran and rec.calls["layer1.0.conv1"] == 1
+    finally:
+        handle.remove()
+
+
+class _SharedAtTheTop(torch.nn.Module):
+    """One ReLU module called after each conv by the model's own forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2, self.relu = torch.nn.Conv2d(1, 2, 3), torch.nn.Conv2d(2, 2, 3), torch.nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.conv2(self.relu(self.conv1(x)))).mean((2, 3))
+
+
+def test_a_shared_module_is_refused_with_stop_even_when_its_first_call_completes_the_recording():
+    net = vk.wrap(_SharedAtTheTop(), input_size=8)
+    with pytest.raises(ValueError, match=r"'relu' \(relu: ReLU\) ran 2 times"):
+        vk.activations(net, torch.randn(1, 1, 8, 8), "relu")
+    assert vk.activations(net, torch.randn(1, 1, 8, 8), "conv2")["conv2"].shape == (2, 4, 4)
+
+
+def test_the_activations_panel_leaves_out_modules_run_twice(resnet):
+    from vizkit.ui import ActivationsPanel
+
+    bare = vk.wrap(resnet.model, mean=[0.5] * 3, std=[0.25] * 3, input_size=32, layers={})  # module paths only
+    panel = ActivationsPanel(bare, {"x": torch.rand(3, 32, 32)})
+    assert panel.last_error is None and "layer1.0.conv1" in panel.map_layers and "layer1.0" in panel.map_layers
+    assert not [n for n in panel.map_layers if n.endswith(".relu") and n != "relu"]

@@ -3,6 +3,7 @@ it, nothing is silently wrong, memory stays bounded, and nothing of the caller's
 
 import gzip
 import io
+import pathlib
 import resource
 import struct
 import time
@@ -355,6 +356,16 @@ UNCLEAR = {
                                  ValueError, r"PIL image could not be decoded"),
     "path with NUL": (lambda e: vk.open_image("a\0b.png"), ValueError, r"cannot use the path"),
     "a device": (lambda e: vk.open_image("/dev/null"), ValueError, r"not a regular file"),
+    "a URL": (lambda e: vk.open_image("https://example.com/cat.jpg"), ValueError,
+              r"'https://example\.com/cat\.jpg' is a URL.*fetches nothing.*urlretrieve\(url, "
+              r".*urlopen\(url\)\.read\(\)"),
+    "a URL to preprocess": (lambda e: e.net.preprocess("HTTP://example.com/cat.png"), ValueError,
+                            r"'HTTP://example\.com/cat\.png' is a URL.*Download it first"),
+    "a URL as a Path": (lambda e: vk.open_image(pathlib.Path("https://example.com/cat.jpg")), ValueError,
+                        r"'https:/example\.com/cat\.jpg' is a URL"),
+    "a data URL": (lambda e: vk.open_image("data:image/png;base64,iVBORw0KGgo="), ValueError, r"is a URL"),
+    "a drive letter is a path": (lambda e: vk.open_image("C:/no/cat.jpg"), FileNotFoundError,
+                                 r"no image file at 'C:/no/cat\.jpg'"),
     # wrap / Net
     "wrap wrong channel count": (lambda e: e.wrapped(mean=[0.5], std=[0.2]), ValueError,
                                  r"\(1, 1, 16, 16\).*1 channel\(s\) from mean/std.*first convolution takes 3"),
@@ -363,10 +374,11 @@ UNCLEAR = {
     "wrap mean a number": (lambda e: e.wrapped(mean=0.5, std=[1] * 3), TypeError, r"mean must be a list.*0\.5"),
     "wrap mean/std lengths": (lambda e: e.wrapped(mean=[0, 0], std=[1, 1, 1]), ValueError,
                               r"2 mean value\(s\).*3 std value\(s\)"),
-    "wrap input_size 0": (lambda e: e.wrapped(input_size=0), ValueError, r"input_size\[0\].*got 0"),
+    "wrap input_size 0": (lambda e: e.wrapped(input_size=0), ValueError,
+                          r"input_size must be an integer in \[1.*got 0"),
     "wrap input_size negative": (lambda e: e.wrapped(input_size=(16, -4)), ValueError, r"input_size\[1\]"),
     "wrap input_size float": (lambda e: e.wrapped(input_size=(16.5, 16)), TypeError, r"input_size\[0\].*16\.5"),
-    "wrap input_size triple": (lambda e: e.wrapped(input_size=(3, 16, 16)), ValueError, r"\(H, W\) pair"),
+    "wrap input_size triple": (lambda e: e.wrapped(input_size=(3, 16, 16)), ValueError, r"\(h, w\) pair"),
     "wrap classes ints": (lambda e: e.wrapped(classes=[0, 1]), TypeError, r"classes must be names.*\[str"),
     "wrap classes dict": (lambda e: e.wrapped(classes={0: "a", 1: "b"}), TypeError, r"d\[i\] for i"),
     "wrap bad layer path": (lambda e: e.wrapped(layers={"c": "9"}), ValueError, r"layers\['c'\] = '9'"),

@@ -84,6 +84,8 @@ CASES = {
          r"image 'x'.*transpose"),
         ("image missing file", lambda e: Act(e.net, {"x": "/no/such/file.png"}), FileNotFoundError,
          r"image 'x'.*no image file"),
+        ("image a URL", lambda e: Act(e.net, {"x": "https://example.com/cat.jpg"}), ValueError,
+         r"image 'x'.*'https://example\.com/cat\.jpg' is a URL.*Download it first"),
         ("image NaN, occlusion", lambda e: Occ(e.net, {"x": with_nan(e.boot)}), ValueError, r"image 'x'.*NaN"),
         ("images empty, occlusion", lambda e: Occ(e.net, {}), ValueError, r"OcclusionPanel needs at least one image"),
         ("images empty, saliency", lambda e: Sal(e.net, {}), ValueError, r"SaliencyPanel needs at least one image"),
@@ -434,3 +436,43 @@ def test_a_non_image_upload_is_shown_in_the_panel(env, content):
             assert not panel.use_upload.value
             panel.k.value = 4
         assert panel.last_error is None  # and the panel keeps working
+
+
+class _ConvBlock(torch.nn.Module):
+    """One convolution, inside a block that its author named "conv1"."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU())
+        self.fc = torch.nn.Linear(4 * 26 * 26, 10)
+
+    def forward(self, x):
+        return self.fc(self.conv1(x).flatten(1))
+
+
+@pytest.mark.parametrize("layers, shown", [({"conv1": "conv1"}, "conv1.0"),  # the alias names the block
+                                           ({"relu1": "conv1.1", "fc": "fc"}, "conv1.0")])  # no alias for the conv
+def test_filters_of_a_net_whose_aliases_do_not_name_its_conv(layers, shown):
+    net = vk.wrap(_ConvBlock(), input_size=28, layers=layers)
+    panel = renders(FiltersPanel({"mine": net}))
+    assert list(panel.layer.options) == [shown] and "roughness" in panel.summary.value
+    assert torch.equal(panel.weights(), net.model.conv1[0].weight.detach())
+
+
+def test_filters_of_a_resnet_without_conv_aliases():
+    import torchvision
+
+    net = vk.wrap(torchvision.models.resnet18(weights=None), mean=[0.5] * 3, std=[0.25] * 3, input_size=32)
+    assert not [a for a in net.layers if "conv" in a]  # stem, stage1 …, pool
+    panel = renders(FiltersPanel({"resnet": net}))
+    assert panel.layer.options[:3] == ("conv1", "layer1.0.conv1", "layer1.0.conv2")
+    panel.layer.value = "layer4.1.conv2"
+    renders(panel)
+
+
+def test_a_net_without_convs_says_what_it_has():
+    net = vk.wrap(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10)), mean=[0.5], std=[0.25],
+                  input_size=28, name="mlp")
+    with pytest.raises(ValueError, match=r"'a' \(mlp\), has no conv layers to show: none of its modules is an "
+                                         r"nn\.Conv2d \(it has Flatten, Linear\)"):
+        FiltersPanel({"a": net})

@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset, TensorDataset
+from tqdm.auto import tqdm
 
 import vizkit as vk
 from vizkit.hooks import model_state, same_state
@@ -53,10 +54,21 @@ def fresh(seed=0):
     return fashion_net()
 
 
+TRAIN_FIELDS = ("batch_size", "momentum", "schedule", "augment")  # vk.TrainSettings
+SNAPSHOT_FIELDS = dict(probe="probe", probe_size="probe_size", snapshot_layers="layers", snapshot_every="every",
+                       map_images="map_images")  # vk.SnapshotSettings
+
+
 def quick(net, data, **kw):
-    """One short training run with defaults that keep it fast."""
-    settings = dict(epochs=1, lr=0.05, batch_size=32, progress=False, probe_size=8) | kw
-    return vk.train(net, data, **settings)
+    """One short training run with defaults that keep it fast; train()'s settings may be given flat, as keywords."""
+    kw = dict(epochs=1, lr=0.05, batch_size=32, progress=False, probe_size=8) | kw
+    how = {k: kw.pop(k) for k in TRAIN_FIELDS if k in kw}
+    watch = {SNAPSHOT_FIELDS[k]: kw.pop(k) for k in list(kw) if k in SNAPSHOT_FIELDS}
+    if kw.get("snapshots", True) is True:
+        kw["snapshots"] = vk.SnapshotSettings(**watch)
+    if "settings" not in kw:
+        kw["settings"] = vk.TrainSettings(**how)
+    return vk.train(net, data, **kw)
 
 
 def pairs(x, y, n=8):
@@ -113,15 +125,18 @@ TRAIN_SETTINGS = [
     ("augment unknown", dict(augment="rotate"), ValueError, r"augment must be one of .*'rotate'"),
     ("augment int", dict(augment=0), ValueError, r"augment must be one of"),
     ("seed float", dict(seed=1.5), TypeError, r"seed must be an integer"),
-    ("snapshots string", dict(snapshots="yes"), ValueError, r"snapshots must be one of True, False"),
-    ("progress none", dict(progress=None), ValueError, r"progress must be one of True, False"),
-    ("snapshot_every zero", dict(snapshot_every=0), ValueError, r"snapshot_every must be an integer in \[1"),
+    ("snapshots string", dict(snapshots="yes"), TypeError, r"snapshots must be True, False or a vk.SnapshotSettings"),
+    ("settings dict", dict(settings=dict(batch_size=8)), TypeError, r"settings must be a vk.TrainSettings.*dict"),
+    ("progress none", dict(progress=None), TypeError, r"progress must be True, False or a tqdm bar"),
+    ("progress a bar", dict(progress=tqdm(disable=True)), ValueError, r"progress must be True or False"),
+    ("run setting unknown", dict(every=3), TypeError, r"train got an unexpected keyword 'every'.*seed, progress"),
+    ("snapshot_every zero", dict(snapshot_every=0), ValueError, r"snapshot every must be an integer in \[1"),
     ("map_images negative", dict(map_images=-1), ValueError, r"map_images must be an integer in \[0"),
     ("probe_size zero", dict(probe_size=0), ValueError, r"probe_size must be an integer in \[1"),
     ("unknown layer", dict(snapshot_layers=["relu9"]), KeyError, r"no layer 'relu9'.*Closest match: 'relu"),
-    ("layer none", dict(snapshot_layers=[None]), TypeError, r"snapshot_layers must hold layer names"),
-    ("layer int", dict(snapshot_layers=3), TypeError, r"snapshot_layers must be a layer name"),
-    ("no layers", dict(snapshot_layers=[]), TypeError, r"snapshot_layers must be a layer name"),
+    ("layer none", dict(snapshot_layers=[None]), TypeError, r"snapshot layers must hold layer names"),
+    ("layer int", dict(snapshot_layers=3), TypeError, r"snapshot layers must be a layer name"),
+    ("no layers", dict(snapshot_layers=[]), TypeError, r"snapshot layers must be a layer name"),
     ("probe wrong shape", dict(probe=torch.rand(4, 1, 32, 32)), ValueError, r"probe must be \(N, 1, 28, 28\)"),
     ("probe 0..255", dict(probe=torch.rand(4, 1, 28, 28) * 255), ValueError, r"probe must hold pixels.*255"),
     ("probe empty dataset", dict(probe=Items([])), ValueError, r"probe is empty"),
@@ -206,7 +221,7 @@ OTHER_CALLS = [
      r"batch_size must be an integer in \[1"),
     ("evaluate batch_size float", lambda s: vk.evaluate(vk.load("fashion-cnn"), s, batch_size=2.5), TypeError,
      r"batch_size must be an integer"),
-    ("evaluate a module", lambda s: vk.evaluate(nn.Linear(2, 2), s), TypeError, r"evaluate needs a vizkit Net"),
+    ("evaluate a module", lambda s: vk.evaluate(nn.Linear(2, 2), s), TypeError, r"evaluate: net must be a vizkit Net"),
     ("snapshot of a list", lambda s: take_snapshot(vk.load("fashion-cnn"), [1, 2], ["relu1"]), TypeError,
      r"probe must be an \(N, C, H, W\) tensor"),
     ("snapshot of 0..255", lambda s: take_snapshot(vk.load("fashion-cnn"), torch.rand(2, 1, 28, 28) * 255, "relu1"),
@@ -328,8 +343,9 @@ def test_history_lookups_are_named():
 
 RF_CALLS = [
     ("a plain module", lambda net: receptive_field(nn.Sequential(nn.Conv2d(1, 1, 3)), "0"), TypeError,
-     r"need a vizkit Net.*Sequential"),
-    ("fields of a module", lambda net: receptive_fields(nn.Conv2d(1, 1, 3)), TypeError, r"need a vizkit Net"),
+     r"receptive fields: net must be a vizkit Net.*Sequential"),
+    ("fields of a module", lambda net: receptive_fields(nn.Conv2d(1, 1, 3)), TypeError,
+     r"receptive fields: net must be a vizkit Net"),
     ("layer none", lambda net: receptive_field(net, None), TypeError, r"layer is named by a string.*NoneType"),
     ("layer int", lambda net: receptive_field(net, 3), TypeError, r"layer is named by a string.*int"),
     ("unknown layer", lambda net: receptive_field(net, "conv9"), KeyError, r"no layer 'conv9'.*Closest match"),

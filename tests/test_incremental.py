@@ -193,19 +193,21 @@ def test_approximate_stays_within_ssim_0_9_with_fewer_windows(fashion, fashion_t
 
 def test_approximate_is_exact_with_no_tolerance_and_no_threshold(fashion, boot):
     exact = incremental_probs(fashion, boot, 5, 1, progress=False)
-    same = incremental_probs(fashion, boot, 5, 1, progress=False, approximate=True, threshold=1.0, tolerance=0.0)
+    same = incremental_probs(fashion, boot, 5, 1, progress=False,
+                             approximate=vk.Approximation(threshold=1.0, tolerance=0.0))
     torch.testing.assert_close(same, exact, rtol=0, atol=1e-6)
     for window in ((28, 3), (3, 28), 28):  # maps of one row, one column, one value
         exact = incremental_occlusion(fashion, boot, 9, window, 1, progress=False)
-        approx = incremental_occlusion(fashion, boot, 9, window, 1, progress=False, approximate=True, coarse=8)
+        approx = incremental_occlusion(fashion, boot, 9, window, 1, progress=False,
+                                       approximate=vk.Approximation(coarse=8))
         assert approx.shape == exact.shape and float((approx - exact).abs().max()) < 0.1
 
 
 def test_projective_field_thresholding_cuts_the_work_and_changes_the_map(fashion, boot):
     # on fashion-cnn's 7 x 7 and 3 x 3 deep maps it changes a lot, which is why it is off by default
     exact = incremental_occlusion(fashion, boot, 9, 5, 1, progress=False)
-    capped = incremental_occlusion(fashion, boot, 9, 5, 1, progress=False, approximate=True, threshold=0.6,
-                                   tolerance=0.0)
+    capped = incremental_occlusion(fashion, boot, 9, 5, 1, progress=False,
+                                   approximate=vk.Approximation(threshold=0.6, tolerance=0.0))
     assert float((capped - exact).abs().max()) > 1e-3
     with frozen(fashion), torch.no_grad():
         engine = Incremental(fashion, boot, (5, 5), fill_value(fashion, "mean"))
@@ -259,12 +261,18 @@ def test_the_model_is_left_as_found(fresh_fashion, boot):
     assert any(m.inplace for m in alexnet.model.modules() if isinstance(m, nn.ReLU))
 
 
-@pytest.mark.parametrize("options,match", [(dict(threshold=0.0), "threshold"), (dict(threshold=1.5), "threshold"),
-                                           (dict(tolerance=-1), "tolerance"), (dict(coarse=0), "coarse"),
-                                           (dict(coarse=2.5), "coarse")])
-def test_bad_approximation_settings_get_a_clear_error(fashion, boot, options, match):
-    with pytest.raises(ValueError, match=match):
-        incremental_probs(fashion, boot, 5, 1, progress=False, approximate=True, **options)
+@pytest.mark.parametrize("options,error,match", [
+    (dict(threshold=0.0), ValueError, "threshold"), (dict(threshold=1.5), ValueError, "threshold"),
+    (dict(tolerance=-1), ValueError, "tolerance"), (dict(coarse=0), ValueError, "coarse"),
+    (dict(coarse=2.5), TypeError, "coarse")])
+def test_bad_approximation_settings_get_a_clear_error(options, error, match):
+    with pytest.raises(error, match=match):
+        vk.Approximation(**options)
+
+
+def test_approximate_takes_true_false_or_an_approximation(fashion, boot):
+    with pytest.raises(TypeError, match="approximate"):
+        incremental_probs(fashion, boot, 5, 1, progress=False, approximate="yes")
 
 
 @pytest.mark.parametrize("call,error,match", [
@@ -273,6 +281,7 @@ def test_bad_approximation_settings_get_a_clear_error(fashion, boot, options, ma
     (lambda n, x: incremental_occlusion(n, x, 0, 5, 1, fill=2.0, progress=False), ValueError, "fill"),
     (lambda n, x: incremental_occlusion(n, x, "Sandals", 5, 1, progress=False), KeyError, "'Sandal'"),
     (lambda n, x: incremental_occlusion(n, x, 0, 5, 1, batch_size=0, progress=False), ValueError, "batch_size"),
+    (lambda n, x: incremental_occlusion(n, x, 0, 5, 1, batch_size=2.0, progress=False), TypeError, "batch_size"),
 ])
 def test_bad_input_gets_the_same_errors_as_brute_force(fashion, boot, call, error, match):
     with pytest.raises(error, match=match):
@@ -281,9 +290,10 @@ def test_bad_input_gets_the_same_errors_as_brute_force(fashion, boot, call, erro
 
 def test_vk_occlusion_passes_the_approximation_settings_on(fashion, boot):
     exact = vk.occlusion(fashion, boot, "Ankle boot", 7, 1, fill=0.0, progress=False)
-    loose = vk.occlusion(fashion, boot, "Ankle boot", 7, 1, fill=0.0, progress=False, approximate=True, tolerance=0.0)
+    loose = vk.occlusion(fashion, boot, "Ankle boot", 7, 1, fill=0.0, progress=False,
+                         approximate=vk.Approximation(tolerance=0.0))
     assert torch.allclose(loose, exact, atol=1e-5)
-    probs = vk.occlusion_probs(fashion, boot, 7, 1, 0.0, progress=False, approximate=True, coarse=4)
+    probs = vk.occlusion_probs(fashion, boot, 7, 1, 0.0, progress=False, approximate=vk.Approximation(coarse=4))
     assert probs.shape[1:] == exact.shape and ssim(probs[9].numpy(), exact.numpy()) > 0.9
     with pytest.raises(TypeError, match="tolerence"):
         vk.occlusion(fashion, boot, "Ankle boot", 7, 1, approximate=True, tolerence=0.1)

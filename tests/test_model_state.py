@@ -155,10 +155,10 @@ TECHNIQUES = {
                        lambda net, x: DeepDreamPanel(net, {"x": x[0].clamp(0, 1)}, layers=["fc5"])),
     "synthesize_texture": (lambda net, x: vk.synthesize_texture(net, x, ["relu1", "relu2"], steps=2, progress=False),
                            lambda net, x: vk.synthesize_texture(net, x, ["relu1", "fc5"], steps=2, progress=False)),
-    "style_transfer": (lambda net, x: vk.style_transfer(net, x, x.flip(3), steps=2, content_layer="relu2",
-                                                        style_layers=["relu1"], optimizer="adam", progress=False),
-                       lambda net, x: vk.style_transfer(net, x, x, steps=2, content_layer="relu2",
-                                                        style_layers=["relu1"], style_weight=0, progress=False)),
+    "style_transfer": (lambda net, x: vk.style_transfer(net, x, x.flip(3), steps=2, settings=vk.StyleSettings(
+                           content_layer="relu2", style_layers=["relu1"], optimizer="adam"), progress=False),
+                       lambda net, x: vk.style_transfer(net, x, x, steps=2, settings=vk.StyleSettings(
+                           content_layer="relu2", style_layers=["relu9"]), progress=False)),
     "TexturePanel": (lambda net, x: TexturePanel(net, {"x": x[0].clamp(0, 1)}, layers=["relu1"], size=28,
                                                  steps=2).run(block=True),
                      lambda net, x: TexturePanel(net, {"x": x[0].clamp(0, 1)}, layers=["relu9"])),
@@ -226,7 +226,8 @@ def test_train_leaves_the_model_as_found_when_the_first_snapshot_fails(fresh_fas
     before = model_state(net)
     rng = torch.random.get_rng_state()
     with pytest.raises((ValueError, KeyError)):
-        vk.train(net, fashion_test.subset(32), epochs=1, lr=0.01, snapshot_layers=["relu1", "relu9"], progress=False)
+        vk.train(net, fashion_test.subset(32), epochs=1, lr=0.01, progress=False,
+                 snapshots=vk.SnapshotSettings(layers=["relu1", "relu9"]))
     assert same_state(before, model_state(net)) and not net.model.training
     assert torch.equal(rng, torch.random.get_rng_state())
 

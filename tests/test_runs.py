@@ -13,7 +13,8 @@ SMOKE_IMAGES, SMOKE_EPOCHS = 2000, 3  # notebook 02's VIZKIT_SMOKE budget
 def smoke_runs():
     train_set = vk.FashionMNIST(train=True).subset(SMOKE_IMAGES)
     probe = vk.FashionMNIST(train=False).tensors(torch.arange(256))[0]
-    return {name: train_run(settings, train_set, SMOKE_EPOCHS, probe=probe, progress=False)[1]
+    return {name: train_run(settings, train_set, SMOKE_EPOCHS, progress=False,
+                            snapshots=vk.SnapshotSettings(probe=probe))[1]
             for name, settings in MONITORING.items()}
 
 

@@ -93,7 +93,8 @@ def test_texture_gram_error_falls_to_a_small_fraction_of_the_noises(small_net, p
 def test_style_transfer_takes_the_style_and_keeps_the_content(small_net, photos):
     china, flower = photos
     layers = list(small_net.layers)[1::2]
-    result = vk.style_transfer(small_net, china, flower, steps=30, style_weight=0.3, progress=False)
+    result = vk.style_transfer(small_net, china, flower, steps=30, settings=vk.StyleSettings(style_weight=0.3),
+                               progress=False)
     assert result.image.shape == (1, 3, 48, 48)
 
     def style_error(x):
@@ -111,8 +112,8 @@ def test_style_transfer_takes_the_style_and_keeps_the_content(small_net, photos)
 def test_style_transfer_of_different_sizes_and_from_noise(small_net, photos):
     china, flower = photos
     wide = torch.nn.functional.interpolate(china[None], size=(40, 64), mode="bilinear")[0]
-    result = vk.style_transfer(small_net, wide, flower, steps=3, init="noise", tv_weight=0.1, progress=False,
-                               layer_weights={"relu_15x15": 0.5})
+    settings = vk.StyleSettings(init="noise", tv_weight=0.1, layer_weights={"relu_15x15": 0.5})
+    result = vk.style_transfer(small_net, wide, flower, steps=3, settings=settings, progress=False)
     assert result.image.shape == (1, 3, 40, 64) and "TV (2)" in result.terms
 
 
@@ -124,11 +125,15 @@ def test_style_transfer_of_different_sizes_and_from_noise(small_net, photos):
     (lambda n, c, s: vk.synthesize_texture(n, c, steps=2, layer_weights={"relu_3x3": -1}), ValueError),
     (lambda n, c, s: vk.synthesize_texture(n, c, steps=2, optimizer="sgd"), ValueError),
     (lambda n, c, s: vk.synthesize_texture(n, c * 3, steps=2), ValueError),
-    (lambda n, c, s: vk.style_transfer(n, c, s, steps=2, style_weight=0), ValueError),
-    (lambda n, c, s: vk.style_transfer(n, c, s, steps=2, content_weight=-1), ValueError),
-    (lambda n, c, s: vk.style_transfer(n, c, s, steps=2, tv_weight=float("nan")), ValueError),
-    (lambda n, c, s: vk.style_transfer(n, c, s, steps=2, init="grey"), ValueError),
-    (lambda n, c, s: vk.style_transfer(n, c, s, steps=2, content_layer="relu_4x4"), KeyError),
+    (lambda n, c, s: vk.style_transfer(n, c, s, steps=2, settings=vk.StyleSettings(style_weight=0)), ValueError),
+    (lambda n, c, s: vk.style_transfer(n, c, s, steps=2, settings=vk.StyleSettings(content_weight=-1)), ValueError),
+    (lambda n, c, s: vk.style_transfer(n, c, s, steps=2, settings=vk.StyleSettings(tv_weight=float("nan"))),
+     ValueError),
+    (lambda n, c, s: vk.style_transfer(n, c, s, steps=2, settings=vk.StyleSettings(init="grey")), ValueError),
+    (lambda n, c, s: vk.style_transfer(n, c, s, steps=2, settings=vk.StyleSettings(content_layer="relu_4x4")),
+     KeyError),
+    (lambda n, c, s: vk.style_transfer(n, c, s, steps=2, style_weight=3), TypeError),        # a setting, not a run
+    (lambda n, c, s: vk.style_transfer(n, c, s, steps=2, settings={"style_weight": 3}), TypeError),
 ])
 def test_texture_and_style_refuse_bad_input(small_net, photos, call, error):
     china, flower = photos

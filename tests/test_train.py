@@ -22,8 +22,8 @@ def test_training_learns_and_records_history(small_sets, tmp_path):
     train_set, eval_set = small_sets
     net = fresh()
     chance = vk.evaluate(net, eval_set)
-    history = vk.train(net, train_set, epochs=3, lr=0.05, weight_decay=5e-4, batch_size=64, schedule="constant",
-                       eval_set=eval_set, progress=False)
+    history = vk.train(net, train_set, epochs=3, lr=0.05, weight_decay=5e-4, eval_set=eval_set, progress=False,
+                       settings=vk.TrainSettings(batch_size=64, schedule="constant"))
     assert len(history.epochs) == 3
     assert history["loss"][-1] < history["loss"][0]
     assert history["eval_accuracy"][-1] > max(0.5, chance + 0.3)
@@ -38,8 +38,8 @@ def test_training_learns_and_records_history(small_sets, tmp_path):
 def test_same_seed_same_weights(small_sets):
     sub = torch.utils.data.Subset(small_sets[0], range(256))
     a, b = fresh(), fresh()
-    vk.train(a, sub, epochs=1, lr=0.05, augment=True, seed=3, progress=False)
-    vk.train(b, sub, epochs=1, lr=0.05, augment=True, seed=3, progress=False)
+    vk.train(a, sub, epochs=1, lr=0.05, seed=3, progress=False, settings=vk.TrainSettings(augment=True))
+    vk.train(b, sub, epochs=1, lr=0.05, seed=3, progress=False, settings=vk.TrainSettings(augment=True))
     for pa, pb in zip(a.model.parameters(), b.model.parameters()):
         assert torch.equal(pa, pb)
 
@@ -58,8 +58,8 @@ def test_in_memory_and_item_by_item_datasets_train_identically(fashion_test):
             return fashion_test.tensors(idx)
 
     a, b = fresh(), fresh()
-    vk.train(a, InMemory(), epochs=1, lr=0.05, batch_size=128, progress=False)
-    vk.train(b, ItemByItem(), epochs=1, lr=0.05, batch_size=128, progress=False)
+    vk.train(a, InMemory(), epochs=1, lr=0.05, progress=False, settings=vk.TrainSettings(batch_size=128))
+    vk.train(b, ItemByItem(), epochs=1, lr=0.05, progress=False, settings=vk.TrainSettings(batch_size=128))
     for pa, pb in zip(a.model.parameters(), b.model.parameters()):
         torch.testing.assert_close(pa, pb)
 
@@ -70,14 +70,16 @@ def test_in_memory_and_item_by_item_datasets_train_identically(fashion_test):
 ])
 def test_bad_settings(small_sets, kwargs, words):
     settings = dict(epochs=1, lr=0.01) | kwargs
+    how = {k: settings.pop(k) for k in ("batch_size", "schedule") if k in settings}
     with pytest.raises((ValueError, TypeError), match=words):
-        vk.train(fresh(), small_sets[0], **settings)
+        vk.train(fresh(), small_sets[0], settings=vk.TrainSettings(**how), **settings)
 
 
 def test_snapshots_follow_the_probe_batch(small_sets, tmp_path):
     train_set, _ = small_sets
     net = fresh()
-    h = vk.train(net, train_set, epochs=2, lr=0.05, batch_size=100, snapshot_every=4, progress=False)
+    h = vk.train(net, train_set, epochs=2, lr=0.05, progress=False, settings=vk.TrainSettings(batch_size=100),
+                 snapshots=vk.SnapshotSettings(every=4))
     steps = [s["step"] for s in h.snapshots]
     assert steps == [0, 4, 8, 10, 12, 16, 20]          # start, every 4 steps, each epoch end
     assert h.series("epoch")[0] == [s / 10 for s in steps]
@@ -98,5 +100,6 @@ def test_snapshots_follow_the_probe_batch(small_sets, tmp_path):
 
 def test_divergence_stops_and_is_reported(small_sets):
     net = fresh()
-    h = vk.train(net, small_sets[0], epochs=3, lr=90.0, schedule="constant", batch_size=100, progress=False)
+    h = vk.train(net, small_sets[0], epochs=3, lr=90.0, progress=False,
+                 settings=vk.TrainSettings(schedule="constant", batch_size=100))
     assert h.diverged and len(h.epochs) <= 3 and h.snapshots

@@ -83,8 +83,8 @@ def two_runs(fashion_test):
     from vizkit.runs import train_run
 
     data = fashion_test.subset(300)
-    return {name: train_run(dict(lr=lr, schedule="constant"), data, 2, batch_size=100, probe_size=16,
-                            progress=False)[1]
+    return {name: train_run(dict(lr=lr, settings=vk.TrainSettings(batch_size=100, schedule="constant")), data, 2,
+                            progress=False, snapshots=vk.SnapshotSettings(probe_size=16))[1]
             for name, lr in (("slow", 0.01), ("fast", 0.1))}
 
 

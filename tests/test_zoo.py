@@ -164,8 +164,8 @@ TECHNIQUES = {
     "pgd": lambda z: vk.pgd(z.net, z.x.repeat(2, 1, 1, 1), None, eps=0.03, steps=2, random_start=True),
     "deepdream": lambda z: vk.deepdream(z.net, z.x, z.last, octaves=2, steps=2, progress=False).image,
     "synthesize_texture": lambda z: vk.synthesize_texture(z.net, z.x, [z.conv], steps=2, progress=False).image,
-    "style_transfer": lambda z: vk.style_transfer(z.net, z.x, z.x.flip(3), steps=2, content_layer=z.last,
-                                                  style_layers=[z.conv], progress=False).image,
+    "style_transfer": lambda z: vk.style_transfer(z.net, z.x, z.x.flip(3), steps=2, settings=vk.StyleSettings(
+        content_layer=z.last, style_layers=[z.conv]), progress=False).image,
     "predict": lambda z: z.net.predict(z.x, k=2),
 }
 
@@ -218,7 +218,8 @@ def test_functional_relus_follow_the_backward_rules():
 def test_train_a_custom_model_on_an_image_folder(folder):
     net = make("torchvision")
     data = vk.ImageFolder(folder, net=net)
-    history = vk.train(net, data, epochs=1, lr=0.01, batch_size=4, snapshot_layers=["conv2"], progress=False)
+    history = vk.train(net, data, epochs=1, lr=0.01, progress=False, settings=vk.TrainSettings(batch_size=4),
+                       snapshots=vk.SnapshotSettings(layers=["conv2"]))
     assert len(history.epochs) == 1 and len(history.snapshots) == 2
     with pytest.raises(ValueError, match="relu"):  # a functional model has no relu aliases: the message says so
         vk.train(make("functional"), data, epochs=1, lr=0.01, progress=False)
@@ -306,8 +307,9 @@ PANELS = {
     "TexturePanel": lambda s, ui: ui.TexturePanel(s.net, s.images, size=SIZE, steps=2),
     "StylePanel": lambda s, ui: ui.StylePanel(s.net, s.images, {"b": s.images["b"]}, size=SIZE, steps=2),
     "TrainingReplayPanel": lambda s, ui: ui.TrainingReplayPanel(
-        {"run": vk.train(make("torchvision", s.net.device), s.data, 2, 0.01, batch_size=3,
-                         snapshot_layers=["conv1", "conv2"], progress=False)}),
+        {"run": vk.train(make("torchvision", s.net.device), s.data, 2, 0.01, progress=False,
+                         settings=vk.TrainSettings(batch_size=3),
+                         snapshots=vk.SnapshotSettings(layers=["conv1", "conv2"]))}),
 }
 
 
@@ -329,5 +331,6 @@ def test_channels_last_inputs():
     net = make("gap")
     x = net.normalize(torch.rand(1, SIZE, SIZE, 3, generator=torch.Generator().manual_seed(0)).permute(0, 3, 1, 2))
     assert not x.is_contiguous()
-    vk.style_transfer(net, x, x.flip(3), steps=2, content_layer="conv2", style_layers=["conv1"], progress=False)
+    vk.style_transfer(net, x, x.flip(3), steps=2, settings=vk.StyleSettings(content_layer="conv2",
+                                                                            style_layers=["conv1"]), progress=False)
     vk.pgd(net, x, 0, eps=0.03, steps=2)

@@ -7,6 +7,7 @@ features, neighbours and embeddings are NumPy arrays.
 
 from . import measure, plot, runs
 from .attribute import (
+    Approximation,
     DeconvStep,
     backprop,
     deconvnet,
@@ -58,6 +59,7 @@ from .optimize import (
     visualize_class,
     visualize_filter,
 )
+from .settings import RunSettings, SnapshotSettings, StyleSettings, TrainSettings
 from .train import History, evaluate, train
 
 __version__ = "0.1.0"
@@ -69,9 +71,9 @@ __all__ = [
     "trustworthiness",
     "RF", "receptive_field", "receptive_fields", "TopPatches", "top_patches",
     "Net", "WeightsUnavailableError", "available_models", "load", "wrap",
-    "History", "evaluate", "train",
+    "History", "evaluate", "train", "RunSettings", "TrainSettings", "SnapshotSettings", "StyleSettings",
     "deconvnet", "deconvnet_steps", "DeconvStep", "backprop", "guided_backprop", "saliency", "grad_cam",
-    "guided_grad_cam", "occlusion", "occlusion_probs", "occlusion_activation", "mass_share",
+    "guided_grad_cam", "Approximation", "occlusion", "occlusion_probs", "occlusion_activation", "mass_share",
     "optimize", "Objective", "Result", "gram", "image_pixels", "invert", "visualize_filter", "visualize_class",
     "fgsm", "pgd", "deepdream", "synthesize_texture", "style_transfer",
 ]

@@ -109,6 +109,13 @@ def pixels(x: torch.Tensor, what: str, tolerance: float = 1e-5) -> torch.Tensor:
     return x
 
 
+def shown(value: object) -> str:
+    """A value as an error message names it: short ones in full, others by their type."""
+    if value is None or isinstance(value, (bool, int, float, str)) and len(repr(value)) <= 60:
+        return f"{value!r} ({type(value).__name__})"
+    return f"a {type(value).__name__}"
+
+
 def _interval(low, high, open_low=False, open_high=False) -> str:
     left = "(" if open_low or low is None else "["
     right = ")" if open_high or high is None else "]"

@@ -7,6 +7,7 @@ import gzip
 import io
 import math
 import os
+import re
 import struct
 import warnings
 import zlib
@@ -75,6 +76,11 @@ def open_image(source: ImageLike) -> Image.Image:
                     "pass a path, bytes, a PIL image or an ndarray")
 
 
+# A web or data address (https://…, ftp://…, data:image/png;base64,…); a Path of one has lost a slash (https:/…).
+# Two letters at least before the colon, so that a Windows drive (C:/…) is a path.
+_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]+:/|data:)", re.IGNORECASE)
+
+
 def _image_path(source: PathLike) -> Path:
     """source as the path of an existing, non-empty regular file."""
     if str(source) == "":
@@ -83,6 +89,11 @@ def _image_path(source: PathLike) -> Path:
     try:
         st = path.stat()
     except FileNotFoundError:
+        if _URL.match(str(source)):
+            raise ValueError(f"{str(source)!r} is a URL, and vizkit opens only files on this machine (it fetches "
+                             "nothing from the web). Download it first, e.g. urllib.request.urlretrieve(url, "
+                             "'cat.jpg') and pass 'cat.jpg', or pass its bytes: "
+                             "urllib.request.urlopen(url).read()") from None
         raise FileNotFoundError(f"no image file at {str(path)!r}") from None
     except (OSError, ValueError) as e:  # name too long, NUL byte, a file used as a folder…
         raise ValueError(f"open_image cannot use the path {str(source)!r}: {e}") from None

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import difflib
+import dis
+import inspect
+import os
+import textwrap
+import weakref
+from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 import torch
 from torch import nn
@@ -58,6 +65,15 @@ def resolve(net: Net, layer: str) -> tuple[str, nn.Module]:
                    f"Valid layers: {shown}")
 
 
+def resolve_layers(net: Net, layers: str | Sequence[str], name: str = "layers") -> list[str]:
+    """A layer name or a non-empty list of them, each known to the net (KeyError lists the valid ones) -> the
+    names without repeats, in order."""
+    names = layer_list(layers, name)
+    for layer in names:
+        resolve(net, layer)
+    return list(dict.fromkeys(names))
+
+
 def resolve_target(net: Net, target: Target | torch.Tensor) -> int:
     """A class index or class name -> index; an unknown name is a KeyError naming the closest classes."""
     classes = list(getattr(net, "classes", []) or [])
@@ -96,15 +112,57 @@ def input_error(net: Net, x: ImageLike, error: Exception) -> ValueError:
 
 
 def run(net: Net, x: torch.Tensor):
-    """net's model on x; a failure inside the model (wrong size, channels, dtype) becomes input_error's ValueError."""
+    """net's model on x; a failure inside the model (wrong size, channels, dtype) becomes input_error's ValueError.
+
+    The model's own exceptions pass unchanged: any other type (a subclass of RuntimeError included), one raised
+    by a `raise` statement outside torch (the user's forward or hook), and any failure on one image of a shape,
+    dtype and device the model is known to take (so nothing about the input is to blame).
+    """
     try:
         return _model(net)(x)
     except (RuntimeError, IndexError) as e:
+        if type(e) not in (RuntimeError, IndexError) or _raised_by_user(e) or _known_input(net, x):
+            raise
         raise input_error(net, x, e) from e
+
+
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+_RAISE = dis.opmap["RAISE_VARARGS"]
+
+
+def _raised_by_user(error: BaseException) -> bool:
+    """True when error comes from a `raise` statement outside torch (a torch op failing in C++ leaves the Python
+    frame that called it at a call instruction instead)."""
+    tb = error.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    return (not code.co_filename.startswith(_TORCH_DIR) and 0 <= tb.tb_lasti < len(code.co_code)
+            and code.co_code[tb.tb_lasti] == _RAISE)
+
+
+def _known_input(net: Net, x: torch.Tensor) -> bool:
+    """True when x is one image of the channels, size, dtype and device the net is known to run (wrap and
+    check_size try the model on such a zero image)."""
+    if not hasattr(net, "input_size") or not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[0] != 1:
+        return False
+    sizes = getattr(net, "_sizes_ok", {net.input_size})
+    return (x.shape[1] == net.channels and tuple(x.shape[2:]) in sizes and x.dtype == net.dtype
+            and x.device == net.device)
 
 
 class StopForward(Exception):
     """Raised by a recording hook once every wanted layer has run: the rest of the network need not."""
+
+
+class RepeatedLayerError(ValueError):
+    """A recorded layer ran more than once in one forward pass, so it has no single output; .layers names them."""
+
+    def __init__(self, message: str, layers: list[str]):
+        super().__init__(message)
+        self.layers = layers
 
 
 class Recording(dict):
@@ -115,6 +173,24 @@ class Recording(dict):
         super().__init__()
         self.net, self.names, self.stop = net, names, stop
         self.versions: dict[str, int | None] = {}  # keep_graph: each output's version when recorded
+        self.calls: Counter[str] = Counter()  # how often each layer ran in the current forward pass
+        self.waiting: set[nn.Module] = set()  # stop=True: modules that may run a layer again, not yet returned
+        self.paths: dict[str, str] = {}  # layer name -> module path, for messages
+
+    def check_calls(self) -> None:
+        """RepeatedLayerError if a recorded layer ran more than once in this forward pass."""
+        again = [n for n in self.names if self.calls[n] > 1]
+        if not again:
+            return
+        model = _model(self.net)
+        said = "; ".join(f"{n!r} ({self.paths[n]}: {type(model.get_submodule(self.paths[n])).__name__}) ran "
+                         f"{self.calls[n]} times" for n in again)
+        parent = self.paths[again[0]].rpartition(".")[0]
+        hint = f" (e.g. its parent {parent!r})" if parent else ""
+        raise RepeatedLayerError(
+            f"{said} in one forward pass of {getattr(self.net, 'name', type(model).__name__)}: one module used at "
+            "several places of the forward (as torchvision's BasicBlock calls self.relu twice) has no single output "
+            f"to record. Pick a layer that runs once{hint}, or give each use its own module in the model", again)
 
     def forward(self, x: torch.Tensor):
         """Run the model on x, collecting the layers; the model's output, or None if stopped early."""
@@ -181,6 +257,90 @@ def inplace_off(net):
             m.inplace = flag
 
 
+# A module's class -> {attribute: how often one call of its forward may use self.<attribute>}, read from the source.
+_USES: weakref.WeakKeyDictionary[type, dict[str, int]] = weakref.WeakKeyDictionary()
+_REPEATED = (ast.For, ast.AsyncFor, ast.While, ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef,
+             ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def _guards(model: nn.Module, modules: dict[str, nn.Module]) -> dict[str, nn.Module | None]:
+    """For each layer's module, the outermost module whose forward may call it more than once, going by the
+    source (every call of the layer then happens within one call of that module); model when the module is
+    registered at several paths; None when nothing suggests a second call."""
+    paths: dict[int, list[str]] = {}
+    for path, m in model.named_modules(remove_duplicate=False):
+        paths.setdefault(id(m), []).append(path)
+    guards: dict[str, nn.Module | None] = {}
+    for name, module in modules.items():
+        found = paths.get(id(module), [])
+        guards[name] = model if len(found) != 1 or not found[0] else None
+        parent = model
+        for part in found[0].split(".") if guards[name] is None else []:
+            if type(parent).forward is not nn.Sequential.forward and _uses(type(parent)).get(part, 0) > 1:
+                guards[name] = parent
+                break
+            parent = parent.get_submodule(part)
+    return guards
+
+
+def _uses(cls: type) -> dict[str, int]:
+    """How often one call of cls.forward may use each self.<attribute> (2 means "more than once"): a use in a
+    loop, comprehension or nested function counts twice, and a use in a method that forward calls counts as
+    often as that method is used. Best effort: {} where the source cannot be read."""
+    if cls not in _USES:
+        uses: Counter[str] = Counter()
+        stack: list[str] = []
+
+        def visit(method: str, times: int) -> None:
+            sites = _attribute_uses(getattr(cls, method, None))
+            if sites is None or method in stack:
+                return
+            stack.append(method)
+            for attr, weight in sites:
+                n = min(times * weight, 2)
+                uses[attr] = min(uses[attr] + n, 2)
+                if inspect.isfunction(getattr(cls, attr, None)):
+                    visit(attr, n)
+            stack.pop()
+
+        visit("forward", 1)
+        _USES[cls] = dict(uses)
+    return _USES[cls]
+
+
+def _attribute_uses(fn) -> list[tuple[str, int]] | None:
+    """[(attribute, 1 or 2)] for every self.<attribute> read in the function fn (2: inside a loop,
+    comprehension or nested function); None without readable source."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    node = tree.body[0] if tree.body else None
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or not node.args.args:
+        return None
+    me = node.args.args[0].arg
+    found: list[tuple[str, int]] = []
+
+    def mine(n: ast.AST) -> TypeGuard[ast.Attribute]:
+        return isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == me
+
+    def walk(parent: ast.AST, weight: int) -> None:
+        for child in ast.iter_child_nodes(parent):
+            w = 2 if isinstance(parent, _REPEATED) and child is not getattr(parent, "iter", None) else weight
+            if isinstance(child, ast.Compare) and all(isinstance(op, (ast.Is, ast.IsNot)) for op in child.ops):
+                for operand in (child.left, *child.comparators):  # `self.downsample is not None` calls nothing
+                    if not mine(operand):
+                        walk(ast.Expr(operand), w)
+                continue
+            if mine(child) and isinstance(child.ctx, ast.Load):
+                found.append((child.attr, w))
+            walk(child, w)
+
+    for statement in node.body:
+        walk(ast.Module(body=[statement], type_ignores=[]), 1)
+    return found
+
+
 @contextlib.contextmanager
 def record(net: Net, layers: str | Sequence[str], keep_graph: bool = False,
            stop: bool = False) -> Iterator[Recording]:
@@ -189,32 +349,66 @@ def record(net: Net, layers: str | Sequence[str], keep_graph: bool = False,
     keep_graph=False: outputs are detached clones (safe from later in-place ops).
     keep_graph=True: the very tensors the rest of the forward pass used, still in the graph, so
     that d score / d output can be taken; in-place activations are off within the block.
-    stop=True: Recording.forward(x) ends the forward pass after the last recorded layer.
+    stop=True: Recording.forward(x) ends the forward pass after the last recorded layer (or, for a layer whose
+    module the model's source may call again, after the module that may call it has returned).
+    A layer seen to run more than once in one pass (a shared module) is a RepeatedLayerError, not one of its
+    outputs; with stop=True a second call that the source hides (through another name) can go unseen.
     Hooks are removed (and in-place flags restored) on exit, also when the block raises.
     """
     names = layer_list(layers)
-    found = {name: resolve(net, name)[1] for name in names}
+    model = _model(net)
+    resolved = {name: resolve(net, name) for name in names}
+    found = {name: module for name, (_, module) in resolved.items()}
     store = Recording(net, list(found), stop)
+    store.paths = {name: path for name, (path, _) in resolved.items()}
+    # stop=True: a layer whose module the source may call again (a shared ReLU) stops the pass only once the
+    # module that may call it again has returned; the whole pass runs when that is the model itself
+    guards = _guards(model, found) if stop else {}
+    early = stop and model not in guards.values()
     handles = []
 
+    def start(module, inputs):
+        store.calls.clear()
+        store.waiting.clear()
+
+    def finish(module, inputs, output):
+        store.check_calls()
+
+    def maybe_stop():
+        if early and len(store) == len(found) and not store.waiting:
+            store.check_calls()
+            raise StopForward
+
+    def returned(module, inputs, output):
+        store.waiting.discard(module)
+        maybe_stop()
+
     def hook_for(name):
+        guard = guards.get(name)
+
         def hook(module, inputs, output):
             if not isinstance(output, torch.Tensor):
                 raise ValueError(f"layer {name!r} ({type(module).__name__}) returns a "
                                 f"{type(output).__name__}, not a tensor; pick one of its sub-layers")
+            store.calls[name] += 1
             store[name] = output if keep_graph else output.detach().clone()
             if keep_graph:
                 store.versions[name] = _version(output)
-            if stop and len(store) == len(found):
-                raise StopForward
+            if guard is not None:
+                store.waiting.add(guard)
+            maybe_stop()
         return hook
 
     with contextlib.ExitStack() as stack:
         if keep_graph:
             stack.enter_context(inplace_off(net))
         try:
+            handles.append(model.register_forward_pre_hook(start))
             for name, module in found.items():
                 handles.append(module.register_forward_hook(hook_for(name)))
+            for guard in {g for g in guards.values() if g is not None and g is not model}:
+                handles.append(guard.register_forward_hook(returned))
+            handles.append(model.register_forward_hook(finish))
             yield store
         finally:
             for h in handles:

@@ -222,6 +222,15 @@ class Net:
                 f"{len(self.classes)} classes, {len(self.layers)} layer aliases)")
 
 
+def check_net(net: object, owner: str, name: str = "net") -> Net:
+    """net if it is a vizkit Net; a TypeError naming who wanted it, the argument and the fix."""
+    if not isinstance(net, Net):
+        hint = ("wrap it first: vk.wrap(module, classes=..., mean=..., std=..., input_size=...)"
+                if isinstance(net, nn.Module) else "e.g. vk.load('fashion-cnn')")
+        raise TypeError(f"{owner}: {name} must be a vizkit Net ({hint}); got {_check.shown(net)}")
+    return net
+
+
 def _at_least_float32(t: torch.Tensor) -> torch.Tensor:
     return t.to(torch.promote_types(t.dtype, torch.float32))
 

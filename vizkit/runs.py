@@ -15,6 +15,7 @@ from . import _check
 from ._types import PathLike
 from .data import FashionMNIST
 from .nets import fashion_net
+from .settings import SnapshotSettings, TrainSettings
 from .train import RUN_TYPES, History, history_from, load_file, train
 
 RUNS_DIR = Path(__file__).parent / "weights" / "runs"
@@ -23,24 +24,29 @@ RUNS_DIR = Path(__file__).parent / "weights" / "runs"
 # notebook's two budgets) so that the good run loses no conv filters and grows sparse, the
 # too-high run loses about a tenth of relu2's filters yet still learns, and the far-too-high run
 # kills a third (small budget) to nearly all (full budget) of them and learns far less or nothing.
+ONE_CYCLE = TrainSettings(batch_size=32, schedule="onecycle")
+CONSTANT = TrainSettings(batch_size=32, schedule="constant")
 MONITORING = {
-    "good: lr 0.05, one-cycle": dict(lr=0.05, schedule="onecycle", weight_decay=5e-4, batch_size=32),
-    "too high: lr 0.08": dict(lr=0.08, schedule="constant", weight_decay=5e-4, batch_size=32),
-    "far too high: lr 0.12": dict(lr=0.12, schedule="constant", weight_decay=5e-4, batch_size=32),
+    "good: lr 0.05, one-cycle": dict(lr=0.05, weight_decay=5e-4, settings=ONE_CYCLE),
+    "too high: lr 0.08": dict(lr=0.08, weight_decay=5e-4, settings=CONSTANT),
+    "far too high: lr 0.12": dict(lr=0.12, weight_decay=5e-4, settings=CONSTANT),
 }
 
 # Notebook 03: two ways to get noisy first-layer filters.
 FILTERS = {
-    "too high lr (0.12)": dict(lr=0.12, schedule="constant", weight_decay=5e-4, batch_size=32),
-    "no weight decay, overfit": dict(lr=0.05, schedule="constant", weight_decay=0.0, batch_size=64),
+    "too high lr (0.12)": dict(lr=0.12, weight_decay=5e-4, settings=CONSTANT),
+    "no weight decay, overfit": dict(lr=0.05, weight_decay=0.0,
+                                     settings=TrainSettings(batch_size=64, schedule="constant")),
 }
 
 # The budgets of the precomputed copies (the notebooks' full, non-smoke settings).
 FULL = dict(monitoring=dict(images=12000, epochs=6), filters=dict(images=12000, epochs=6))
 OVERFIT_IMAGES = 256  # the overfit run sees only this many images, for FULL["filters"]["epochs"] * 10 epochs
 
-# What a run's settings and options may set: train()'s keywords, apart from those train_run passes itself.
-TRAIN_KEYWORDS = [n for n in inspect.signature(train).parameters if n not in ("net", "dataset", "epochs", "seed")]
+# What a run's settings and options may set: train()'s keywords, apart from those train_run passes itself (net,
+# dataset, epochs, seed), and its run setting progress.
+TRAIN_KEYWORDS = [n for n, p in inspect.signature(train).parameters.items()
+                  if n not in ("net", "dataset", "epochs") and p.kind is not p.VAR_KEYWORD] + ["progress"]
 
 
 def train_run(settings: dict, train_set, epochs: int, seed: int = 0, **options):
@@ -109,8 +115,8 @@ def main(argv=None) -> None:
     size = FULL["monitoring"]
     runs = {}
     for name, settings in MONITORING.items():
-        _, runs[name] = train_run(settings, data.subset(size["images"]), size["epochs"], probe=probe,
-                                  eval_set=test, map_images=1)
+        _, runs[name] = train_run(settings, data.subset(size["images"]), size["epochs"], eval_set=test,
+                                  snapshots=SnapshotSettings(probe=probe, map_images=1))
     torch.save({n: asdict(h) for n, h in runs.items()}, args.out / "monitoring.pt")
     size = FULL["filters"]
     runs = {}
@@ -118,7 +124,7 @@ def main(argv=None) -> None:
         overfit = "overfit" in name
         subset = data.subset(OVERFIT_IMAGES if overfit else size["images"])
         epochs = size["epochs"] * (10 if overfit else 1)
-        _, runs[name] = train_run(settings, subset, epochs, probe=probe, map_images=0)
+        _, runs[name] = train_run(settings, subset, epochs, snapshots=SnapshotSettings(probe=probe, map_images=0))
         runs[name].snapshots = runs[name].snapshots[-1:]  # only the final filters are shown
     torch.save({n: asdict(h) for n, h in runs.items()}, args.out / "filters.pt")
 

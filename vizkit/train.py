@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
@@ -22,8 +23,12 @@ from . import _check
 from ._types import PathLike
 from .data import batches as _batches
 from .hooks import preserved, record, resolve
+from .nets import check_net
+from .settings import RunOptions, RunSettings, SnapshotSettings, TrainSettings, run_settings
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from .nets import Net
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -148,16 +153,6 @@ def history_from(saved, where: str) -> History:
 
 # --------------------------------------------------------------------------- checked data
 
-def _check_net(net: Net, what: str = "train"):
-    """net if it is a vizkit Net (the model plus the normalisation that feeds it)."""
-    from .nets import Net
-
-    if not isinstance(net, Net):
-        raise TypeError(f"{what} needs a vizkit Net (vk.load(...) or vk.wrap(model, mean=..., std=..., "
-                        f"input_size=...)); got {type(net).__name__}")
-    return net
-
-
 def _describe(v) -> str:
     shape = getattr(v, "shape", None)
     return f"a {type(v).__name__}" + (f" of shape {tuple(shape)}" if shape is not None else "")
@@ -214,25 +209,32 @@ def _check_probe(net: Net, probe) -> None:
     _check.pixels(probe, "probe")
 
 
-def _check_settings(net: Net, dataset: Dataset, *, epochs, lr, weight_decay, batch_size, momentum, schedule, augment,
-                    seed,
-                    eval_set, snapshots, probe, probe_size, snapshot_layers, snapshot_every, map_images,
-                    progress: bool) -> dict:
-    """Every train() argument checked (a ValueError / TypeError / KeyError naming it) -> normalised settings."""
-    _check_net(net)
+def _check_settings(net: Net, dataset: Dataset, epochs: int, lr: float, weight_decay: float,
+                    settings: TrainSettings | None, eval_set: Dataset | None, snapshots: bool | SnapshotSettings,
+                    run: RunSettings) -> tuple[dict, SnapshotSettings | None]:
+    """Every train() argument checked (a ValueError / TypeError / KeyError naming it) -> (normalised settings,
+    what the snapshots look at, None without snapshots)."""
+    check_net(net, "train")
+    how = TrainSettings() if settings is None else settings
+    if not isinstance(how, TrainSettings):
+        raise TypeError(f"settings must be a vk.TrainSettings (e.g. vk.TrainSettings(batch_size=32)); got "
+                        f"{type(settings).__name__}")
+    if isinstance(snapshots, (bool, np.bool_)):
+        watch = SnapshotSettings() if snapshots else None
+    elif isinstance(snapshots, SnapshotSettings):
+        watch = snapshots
+    else:
+        raise TypeError(f"snapshots must be True, False or a vk.SnapshotSettings(...); got {snapshots!r}")
     s = dict(epochs=_check.integer(epochs, "epochs", 1, 10_000),
              lr=_check.number(lr, "lr", 0.0, 100.0, open_low=True),
              weight_decay=_check.number(weight_decay, "weight_decay", 0.0, 10.0),
-             batch_size=_check.integer(batch_size, "batch_size", 1, 1_000_000),
-             momentum=_check.number(momentum, "momentum", 0.0, 1.0),
-             schedule=_check.choice(schedule, "schedule", ("onecycle", "constant")),
-             augment=_check.choice(augment, "augment", (False, True, "flip", "flip+shift")),
-             seed=_check.integer(seed, "seed", -(2**63), 2**64 - 1),
-             snapshots=_check.choice(snapshots, "snapshots", (True, False)),
-             probe_size=_check.integer(probe_size, "probe_size", 1),
-             snapshot_every=None if snapshot_every is None else _check.integer(snapshot_every, "snapshot_every", 1),
-             map_images=_check.integer(map_images, "map_images", 0, 10**6),
-             progress=_check.choice(progress, "progress", (True, False)))
+             batch_size=how.batch_size, momentum=how.momentum, schedule=how.schedule, augment=how.augment,
+             seed=run.seed, snapshots=watch is not None,
+             probe_size=watch.probe_size if watch else 256, snapshot_every=watch.every if watch else None,
+             map_images=watch.map_images if watch else 0,
+             progress=run.progress)
+    if not isinstance(run.progress, bool):
+        raise ValueError(f"train's progress must be True or False (it draws its own bar); got {run.progress!r}")
     if not any(p.requires_grad for p in net.model.parameters()):
         raise ValueError(f"no parameter of {net.name} requires grad, so there is nothing to train; "
                          "unfreeze some with p.requires_grad_(True)")
@@ -240,13 +242,13 @@ def _check_settings(net: Net, dataset: Dataset, *, epochs, lr, weight_decay, bat
     if eval_set is not None:
         _check_dataset(net, eval_set, "eval_set")
     s["layers"] = None
-    if s["snapshots"]:
-        names = _relu_layers(net) if snapshot_layers is None else _check.layer_list(snapshot_layers, "snapshot_layers")
+    if watch is not None:
+        names = _relu_layers(net) if watch.layers is None else list(watch.layers)
         for name in names:
             resolve(net, name)
         s["layers"] = names
-        _check_probe(net, probe)
-    return s
+        _check_probe(net, watch.probe)
+    return s, watch
 
 
 def _augment(x: torch.Tensor, generator, shift: bool = True) -> torch.Tensor:
@@ -279,7 +281,7 @@ def _seed(seed: int, net: Net) -> None:
 
 def evaluate(net: Net, dataset: Dataset, batch_size: int = 500) -> float:
     """Top-1 accuracy of net on a non-empty labelled dataset of [0, 1] images; the model is left as found."""
-    _check_net(net, "evaluate")
+    check_net(net, "evaluate")
     batch_size = _check.integer(batch_size, "batch_size", 1)
     with _rng_kept(net):
         _check_dataset(net, dataset, "dataset")
@@ -310,7 +312,7 @@ def _probe_batch(net: Net, dataset: Dataset, probe, size: int) -> torch.Tensor:
 def take_snapshot(net: Net, probe: torch.Tensor, layers: list[str], map_images: int = 2) -> dict:
     """First-layer filters, per-layer sparsity and dead fraction, and a few maps, on a probe batch
     ((N, C, H, W) [0, 1] pixels); the model is left exactly as found. Tensors are on the CPU."""
-    _check_net(net, "take_snapshot")
+    check_net(net, "take_snapshot")
     if not isinstance(probe, torch.Tensor):
         raise TypeError(f"probe must be an (N, C, H, W) tensor of [0, 1] pixels; got {_describe(probe)}")
     _check_probe(net, probe)
@@ -337,7 +339,8 @@ def take_snapshot(net: Net, probe: torch.Tensor, layers: list[str], map_images: 
 def _relu_layers(net: Net) -> list[str]:
     names = [a for a in net.layers if a.startswith("relu")]
     if not names:
-        raise ValueError(f"{net.name} has no relu aliases; pass snapshot_layers=[...] to choose layers")
+        raise ValueError(f"{net.name} has no relu aliases; pass snapshots=vk.SnapshotSettings(layers=[...]) to "
+                         "choose layers")
     return names
 
 
@@ -446,34 +449,30 @@ def _training_mode(model):
             p.grad = grad
 
 
-def train(net: Net, dataset: Dataset, epochs: int, lr: float, weight_decay: float = 0.0, *, batch_size: int = 128,
-          momentum: float = 0.9, schedule: str = "onecycle", augment: bool = False, seed: int = 0,
-          eval_set: Dataset | None = None, snapshots: bool = True,
-          probe: torch.Tensor | Dataset | None = None, probe_size: int = 256,
-          snapshot_layers: list[str] | None = None, snapshot_every: int | None = None,
-          map_images: int = 2, progress: bool = True) -> History:
+TRAIN_RUN = ("seed", "progress")  # the RunSettings train reads
+
+
+def train(net: Net, dataset: Dataset, epochs: int, lr: float, weight_decay: float = 0.0,
+          settings: TrainSettings | None = None, *, eval_set: Dataset | None = None,
+          snapshots: bool | SnapshotSettings = True, **run: Unpack[RunOptions]) -> History:
     """Train net.model in place with SGD on a dataset of ((C, H, W) [0, 1] image, label); returns a History.
 
-    schedule: "onecycle" (warm up then anneal) or "constant"; augment: False, "flip" (random
-    horizontal flips) or True / "flip+shift" (flips and shifts up to 2 pixels). Each epoch records the mean
-    training loss, training accuracy, eval_accuracy on eval_set (if given) and seconds.
-    With snapshots (the default), a fixed probe batch (probe: (N, C, H, W) [0, 1] pixels or a
-    dataset; or the dataset's first probe_size images) is looked at before training, after each epoch and
-    every snapshot_every steps: see History. snapshot_layers defaults to the net's relu layers. A NaN or infinite loss
-    stops training and sets history.diverged.
+    settings: a vk.TrainSettings (batch size, momentum, schedule, augmentation; None: its defaults). Each epoch
+    records the mean training loss, training accuracy, eval_accuracy on eval_set (if given) and seconds.
+    snapshots: True (the default: vk.SnapshotSettings()), False, or a vk.SnapshotSettings saying which probe
+    images and layers to look at, before training, after each epoch and every so many steps: see History.
+    run: seed (of the shuffling, the augmentation and dropout) and progress (True or False). A NaN or infinite
+    loss stops training and sets history.diverged.
     Only the parameters and buffers change: training flags and .grad end as found, and so does torch's
     global random state (the run is seeded from seed alone). If the settings or the first snapshot fail,
     the model is untouched; an error during training keeps the updates made so far.
     """
-    with _rng_kept(_check_net(net)):
-        s = _check_settings(net, dataset, epochs=epochs, lr=lr, weight_decay=weight_decay, batch_size=batch_size,
-                            momentum=momentum, schedule=schedule, augment=augment, seed=seed, eval_set=eval_set,
-                            snapshots=snapshots, probe=probe, probe_size=probe_size,
-                            snapshot_layers=snapshot_layers, snapshot_every=snapshot_every,
-                            map_images=map_images, progress=progress)
+    with _rng_kept(check_net(net, "train")):
+        s, watch = _check_settings(net, dataset, epochs, lr, weight_decay, settings, eval_set, snapshots,
+                                   run_settings(run, "train", TRAIN_RUN))
         history = History(settings={k: s[k] for k in RECORDED})
         per_epoch = math.ceil(len(cast(Sized, dataset)) / s["batch_size"])  # _check_settings made sure it has a length
-        recorder = _Recorder(net, dataset, history, s, probe, per_epoch)
+        recorder = _Recorder(net, dataset, history, s, watch.probe if watch else None, per_epoch)
         _seed(s["seed"], net)
         recorder.take(0)
         loop = _Loop(net, dataset, eval_set, s, recorder)
@@ -510,11 +509,10 @@ def main(argv=None) -> None:
     net = fashion_net(model)
     train_set, test_set = FashionMNIST(train=True), FashionMNIST(train=False)
     start = time.perf_counter()
-    history = train(net, train_set, recipe["epochs"], recipe["lr"], recipe["weight_decay"],
-                    batch_size=recipe["batch_size"], momentum=recipe["momentum"],
-                    schedule=recipe["schedule"], augment=recipe["augment"], seed=recipe["seed"],
-                    snapshots=False,
-                    eval_set=test_set)  # recorded for the curve only; nothing is chosen by it
+    how = TrainSettings(batch_size=recipe["batch_size"], momentum=recipe["momentum"], schedule=recipe["schedule"],
+                        augment=recipe["augment"])
+    history = train(net, train_set, recipe["epochs"], recipe["lr"], recipe["weight_decay"], how, snapshots=False,
+                    eval_set=test_set, seed=recipe["seed"])  # eval_set: for the curve only; nothing is chosen by it
     seconds = time.perf_counter() - start
     accuracy = evaluate(net, test_set)
     args.out.mkdir(parents=True, exist_ok=True)

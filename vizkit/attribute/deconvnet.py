@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._types import ImageLike, Position
-from ..hooks import frozen, inplace_off, resolve, run
+from ..hooks import frozen, resolve
+from ._chain import Link, NotAChain, trace_chain
 from ._units import one_input, pick_unit, unit_seed
 from .gradient import project
 
@@ -46,61 +47,39 @@ class NotAChainError(ValueError):
     """The layers below a unit are not a plain chain of conv / ReLU / max-pool layers."""
 
 
-class _NotAChain(Exception):
-    """Raised inside the chain check with the offending layer."""
-
-
-def _forward_chain(net: Net, inp: torch.Tensor, layer: str):
-    """Run up to `layer`, recording every leaf module it passed: [(name, module, input, extra)], activation."""
-    path, target = resolve(net, layer)
-    leaves = {m: n for n, m in net.model.named_modules() if n and not list(m.children())}
-    calls, found = [], {}
-
-    def leaf_hook(module, inputs, output):
-        x = inputs[0] if inputs else None
-        extra = None
-        if isinstance(module, nn.MaxPool2d) and isinstance(x, torch.Tensor) and x.dim() == 4:
-            extra = F.max_pool2d(x, module.kernel_size, module.stride, module.padding, module.dilation,
-                                 module.ceil_mode, return_indices=True)[1]
-        calls.append((leaves[module], module, x, output.detach().clone(), extra))
-
-    class _Done(Exception):
-        pass
-
-    def target_hook(module, inputs, output):
-        found["out"] = output
-        raise _Done
-
-    handles = [m.register_forward_hook(leaf_hook) for m in leaves]
-    handles.append(target.register_forward_hook(target_hook))
+def _forward_chain(net: Net, inp: torch.Tensor, layer: str) -> tuple[list[Link], torch.Tensor]:
+    """The chain of leaf modules up to `layer` (trace_chain), each of a kind the explicit path can undo; the layer's
+    activation, which must be (1, C, h, w) maps."""
+    _, target = resolve(net, layer)
     try:
-        with torch.no_grad(), inplace_off(net):
-            try:
-                run(net, inp)
-            except _Done:
-                pass
-    finally:
-        for h in handles:
-            h.remove()
-    if "out" not in found:
-        raise ValueError(f"layer {layer!r} was not run by the model's forward pass")
-    out = found["out"]
+        with torch.no_grad():
+            links, out = trace_chain(net, inp, until=target)
+    except NotAChain as e:
+        if e.reached is not None:
+            _maps(e.reached, layer)  # a layer without maps is the user's to fix, chain or not
+        raise
+    _maps(out, layer)
+    for link in links:
+        module = link.module
+        if not isinstance(module, CHAIN_LAYERS) or link.flatten:
+            raise NotAChain(f"{link.name} ({type(module).__name__})")
+        if isinstance(module, nn.Conv2d) and (module.padding_mode != "zeros" or module.padding == "same"
+                                              and any(k % 2 == 0 for k in module.kernel_size)):
+            raise NotAChain(f"{link.name} (padding {module.padding!r}, {module.padding_mode})")
+    return links, out
+
+
+def _maps(out: torch.Tensor, layer: str) -> None:
     if not isinstance(out, torch.Tensor) or out.dim() != 4:
         shape = tuple(out.shape[1:]) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ValueError(f"deconvnet projects units of convolutional layers (C, h, w maps); layer {layer!r} "
                          f"gives {shape}. Pick a conv, ReLU or pooling layer")
-    previous = inp
-    for name, module, x, output, _ in calls:
-        if not isinstance(module, CHAIN_LAYERS) or x is None or x.shape != previous.shape \
-                or not torch.equal(x, previous):
-            raise _NotAChain(f"{name} ({type(module).__name__})")
-        if isinstance(module, nn.Conv2d) and (module.padding_mode != "zeros" or module.padding == "same"
-                                              and any(k % 2 == 0 for k in module.kernel_size)):
-            raise _NotAChain(f"{name} (padding {module.padding!r}, {module.padding_mode})")
-        previous = output
-    if not torch.equal(previous, out):
-        raise _NotAChain(f"the output of {layer!r} is not the last step's")
-    return calls, out
+
+
+def _switches(pool: nn.MaxPool2d, x: torch.Tensor) -> torch.Tensor:
+    """Where each window of a max-pool found its maximum in x (flat indices per channel): the switches."""
+    return F.max_pool2d(x, pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode,
+                        return_indices=True)[1]
 
 
 def _padding(conv: nn.Conv2d) -> tuple[int, int]:
@@ -146,7 +125,7 @@ def deconvnet_steps(net: Net, x: ImageLike, layer: str, channel: int, position: 
     with frozen(net):
         try:
             calls, act = _forward_chain(net, inp, layer)
-        except _NotAChain as e:
+        except NotAChain as e:
             raise NotAChainError(f"the layers below {layer!r} in {net.name} are not a chain of conv / ReLU / "
                                  f"max-pool layers (at {e}); use deconvnet(), which then follows the "
                                  "gradient rule") from None
@@ -157,16 +136,17 @@ def deconvnet_steps(net: Net, x: ImageLike, layer: str, channel: int, position: 
         for name, path in getattr(net, "layers", {}).items():
             alias.setdefault(path, name)
         with torch.no_grad():
-            for name, module, x_in, _, switches in reversed(calls):
+            for link in reversed(calls):
+                module, x_in = link.module, link.input
                 if isinstance(module, nn.Conv2d):
                     signal, kind = _filter(signal, module, x_in.shape), "filter"
                 elif isinstance(module, nn.ReLU):
                     signal, kind = signal.clamp(min=0), "rectify"
                 elif isinstance(module, nn.MaxPool2d):
-                    signal, kind = _unpool(signal, switches, x_in.shape), "unpool"
+                    signal, kind = _unpool(signal, _switches(module, x_in), x_in.shape), "unpool"
                 else:
                     kind = "identity"
-                steps.append(DeconvStep(alias.get(name, name), kind, signal))
+                steps.append(DeconvStep(alias.get(link.name, link.name), kind, signal))
     return steps
 
 

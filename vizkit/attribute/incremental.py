@@ -31,33 +31,32 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypedDict, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, TypeGuard, TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from .. import _check
 from .._types import ImageLike, Size, Target
-from ..hooks import frozen, inplace_off, resolve_target, run
+from ..hooks import frozen, resolve_target, run
+from ..settings import RunOptions, RunSettings, run_settings
+from ._chain import NotAChain, trace_chain
 from ._units import one_input
-from .scan import fill_value, grid_shape, occlusion_scan
+from .scan import SCAN_RUN, brute_force, fill_value, grid_shape
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ..nets import Net
 
 # Layers that act on each position separately (in eval mode): a box of their input gives the same box out.
 POINTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
              nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.Softplus, nn.Identity,
              nn.Dropout, nn.Dropout2d, nn.AlphaDropout, nn.LocalResponseNorm)
-
-
-class NotAChain(Exception):
-    """The model is not a chain of layers this engine can run incrementally (the reason is the message)."""
 
 
 # --------------------------------------------------------------------------- geometry of one layer
@@ -256,52 +255,14 @@ def _classify(name: str, module: nn.Module, flatten: bool, base: torch.Tensor, o
     return step
 
 
-class _TraceState(TypedDict):
-    previous: torch.Tensor  # the last leaf's output (the image before the first)
-    broken: str | None  # why the model is not a chain, once a leaf shows it
-
-
 def trace(net: Net, inp: torch.Tensor) -> tuple[list[Step], torch.Tensor]:
-    """Run the model once on inp, checking that it is a chain of leaf modules: (steps, model output).
+    """Run the model once on inp, checking that it is a chain of leaf modules (trace_chain): (steps, model output).
 
     Raises NotAChain when a leaf's input is not the previous leaf's output (a skip connection, a
     functional operation in between), or the model's output is not the last leaf's.
     """
-    model = net.model
-    leaves = {m: n for n, m in model.named_modules() if n and not list(m.children())}
-    calls = []
-    state: _TraceState = {"previous": inp, "broken": None}
-
-    def hook(module, inputs, output):
-        if state["broken"]:
-            return
-        x, previous = inputs[0] if len(inputs) == 1 else None, state["previous"]
-        flatten = False
-        if not isinstance(x, torch.Tensor) or not isinstance(output, torch.Tensor):
-            state["broken"] = f"{leaves[module]} ({type(module).__name__}) does not map one tensor to one tensor"
-            return
-        if x.shape != previous.shape:
-            flatten = x.dim() == 2 and previous.dim() > 2 and x.shape[1] == previous[0].numel()
-            previous = previous.flatten(1) if flatten else previous
-        if x.shape != previous.shape or not torch.equal(x, previous):
-            state["broken"] = f"the input of {leaves[module]} ({type(module).__name__}) is not the last layer's output"
-            return
-        calls.append((leaves[module], module, flatten, state["previous"], output.detach().clone()))
-        state["previous"] = calls[-1][-1]
-
-    handles = [m.register_forward_hook(hook) for m in leaves]
-    try:
-        with inplace_off(net):
-            out = run(net, inp)
-    finally:
-        for h in handles:
-            h.remove()
-    if state["broken"]:
-        raise NotAChain(state["broken"])
-    if not calls or not isinstance(out, torch.Tensor) or out.shape != calls[-1][-1].shape \
-            or not torch.equal(out, calls[-1][-1]):
-        raise NotAChain("the model's output is not its last layer's")
-    return [_classify(name, module, flatten, x, output) for name, module, flatten, x, output in calls], out
+    links, out = trace_chain(net, inp)
+    return [_classify(link.name, link.module, link.flatten, link.input, link.output) for link in links], out
 
 
 # --------------------------------------------------------------------------- the engine
@@ -488,45 +449,66 @@ def _default_batch(engine: Incremental, budget: int = 2**22) -> int:
     return max(1, min(1024, budget // largest))
 
 
-def _approximation(threshold, coarse, tolerance, win, st) -> int:
-    """Check the approximate mode's settings; the drill-down's coarse factor (None: the largest power of two
-    that keeps the sparse grid's spacing within a window, so that no pixel escapes every sparse window)."""
-    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
-                                  or not 0 < threshold <= 1):
-        raise ValueError(f"threshold is a fraction of each map's side, in (0, 1] (None: off); got {threshold!r}")
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance < 0:
-        raise ValueError(f"tolerance is a fraction of the map's range, >= 0; got {tolerance!r}")
-    if coarse is None:
-        coarse = 2 ** int(math.log2(max(1, min(win[0] // st[0], win[1] // st[1]))))
-    if isinstance(coarse, bool) or not isinstance(coarse, int) or coarse < 1:
-        raise ValueError(f"coarse is how many times sparser the first grid is, a positive integer; got {coarse!r}")
-    return coarse
+@dataclass(frozen=True)
+class Approximation:
+    """Krypton's approximations for occlusion maps (approximate=Approximation(...); approximate=True takes these
+    defaults): adaptive drill-down from a grid `coarse` times sparser (None: the largest power of two that keeps
+    the sparse grid's spacing within a window, so that no pixel escapes every sparse window), refining the cells
+    whose midpoints stray from bilinear interpolation by more than `tolerance` of the map's range; and, if
+    threshold is given, projective-field thresholding at that fraction of each map's side."""
+
+    threshold: float | None = None
+    coarse: int | None = None
+    tolerance: float = 0.08
+
+    def __post_init__(self):
+        if self.threshold is not None:
+            _check.number(self.threshold, "threshold (a fraction of each map's side; None: off)", 0, 1,
+                          open_low=True)
+        _check.number(self.tolerance, "tolerance (a fraction of the map's range)", 0)
+        if self.coarse is not None:
+            _check.integer(self.coarse, "coarse (how many times sparser the first grid is)", 1)
+
+    def coarse_for(self, win: tuple[int, int], st: tuple[int, int]) -> int:
+        """The drill-down's coarse factor for this window and stride."""
+        if self.coarse is not None:
+            return self.coarse
+        return 2 ** int(math.log2(max(1, min(win[0] // st[0], win[1] // st[1]))))
 
 
-def incremental_scan(net: Net, x: ImageLike, window: Size, stride: Size, fill: float | str, head,
-                     batch_size: int | None = None, progress: bool = True,
-                     desc: str = "occlusion", callback=None, *, approximate: bool = False,
-                     threshold: float | None = None, coarse: int | None = None,
-                     tolerance: float = 0.08) -> torch.Tensor:
+def _approximate(approximate: bool | Approximation) -> Approximation | None:
+    if isinstance(approximate, Approximation):
+        return approximate
+    if not isinstance(approximate, (bool, np.bool_)):
+        raise TypeError(f"approximate must be True, False or a vk.Approximation(...); got {approximate!r}")
+    return Approximation() if approximate else None
+
+
+def incremental_scan(net: Net, x: ImageLike, window: Size, stride: Size, fill: float | str,
+                     head: Callable[[torch.Tensor], torch.Tensor], approximate: bool | Approximation = False,
+                     desc: str = "occlusion", **run: Unpack[RunOptions]) -> torch.Tensor:
     """(h, w, ...) of head((B, K) model outputs) -> (B, ...) with the window at each position: occlusion_scan with
     forward(batch) = head(net.model(batch)), computed by Krypton's incremental inference.
 
-    Same window / stride / fill / batch_size / progress / callback as occlusion_scan (batch_size: window
-    positions per batch; None: chosen by the boxes' size). approximate=True: adaptive drill-down from a grid
-    `coarse` times sparser (None: automatic), refining cells whose midpoints stray from bilinear interpolation by
-    more than `tolerance` of the map's range, and, if threshold is given, projective-field thresholding at that
-    fraction of each map's side; callback's total is then h * w, an upper bound. Models that are not a supported
-    chain run by brute force (occlusion_scan), with a warning.
+    run: batch_size (window positions per batch; None: chosen by the boxes' size), progress, and callback(done,
+    total). approximate=True or an Approximation: see Approximation; callback's total is then h * w, an upper
+    bound. Models that are not a supported chain run by brute force (occlusion_scan), with a warning.
     """
+    return scan_with(net, x, window, stride, fill, head, run_settings(run, "occlusion", SCAN_RUN),
+                     approximate=approximate, desc=desc)
+
+
+def scan_with(net: Net, x: ImageLike, window: Size, stride: Size, fill: float | str,
+              head: Callable[[torch.Tensor], torch.Tensor], settings: RunSettings, *,
+              approximate: bool | Approximation = False, desc: str = "occlusion") -> torch.Tensor:
+    """incremental_scan() with its run settings already made."""
     inp = one_input(net, x)
     h, w = grid_shape(inp.shape[2:], window, stride)
     win, st = _check.pair(window, "window"), _check.pair(stride, "stride")
     value = fill_value(net, fill)
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
-        raise ValueError(f"batch_size must be a positive integer (None: chosen by image size); got {batch_size!r}")
-    if approximate:
-        coarse = _approximation(threshold, coarse, tolerance, win, st)
-    cut = threshold if approximate else None
+    approx = _approximate(approximate)
+    cut = approx.threshold if approx is not None else None
+    callback = settings.callback
     with frozen(net), torch.no_grad():
         try:
             engine = Incremental(net, inp, win, value)
@@ -534,9 +516,9 @@ def incremental_scan(net: Net, x: ImageLike, window: Size, stride: Size, fill: f
         except NotAChain as e:
             engine, why = None, str(e)
         if engine is not None:
-            size = batch_size or _default_batch(engine)
+            size = settings.batch_size or _default_batch(engine)
             done = [0]  # windows computed so far (tqdm counts nothing when disabled)
-            with tqdm(total=h * w, desc=desc, unit="window", disable=not progress, mininterval=0.5) as bar:
+            with settings.bar(h * w, desc, unit="window") as bar:
 
                 def evaluate(rows: np.ndarray, cols: np.ndarray) -> torch.Tensor:
                     """(N, ...) head outputs at grid points (rows[n], cols[n]), batched by box size."""
@@ -552,7 +534,7 @@ def incremental_scan(net: Net, x: ImageLike, window: Size, stride: Size, fill: f
                             callback(done[0], h * w)
                     return torch.cat(outs)[torch.as_tensor(np.argsort(order))]  # back in the order asked
 
-                if not approximate:
+                if approx is None:
                     rows, cols = np.divmod(np.arange(h * w), w)
                     out = evaluate(rows, cols)
                     return out.reshape(h, w, *out.shape[1:])
@@ -563,13 +545,11 @@ def incremental_scan(net: Net, x: ImageLike, window: Size, stride: Size, fill: f
                     shape[:] = out.shape[1:]
                     return out.reshape(len(rows), -1).double().numpy()
 
-                assert coarse is not None  # _approximation set it
-                grid = drill_down(flat, h, w, coarse, tolerance)
+                grid = drill_down(flat, h, w, approx.coarse_for(win, st), approx.tolerance)
                 return torch.from_numpy(grid).float().reshape(h, w, *shape)
     warnings.warn(f"{getattr(net, 'name', 'this model')} is not a chain of conv / pool / pointwise / linear layers "
-                  f"({why}): occlusion runs by brute force, every window through the whole network", stacklevel=2)
-    return occlusion_scan(net, inp, window, stride, fill, lambda batch: head(run(net, batch)), batch_size,
-                          progress, desc, callback)
+                  f"({why}): occlusion runs by brute force, every window through the whole network", stacklevel=3)
+    return brute_force(net, inp, window, stride, fill, lambda batch: head(run(net, batch)), settings, desc)
 
 
 def _softmax(logits: torch.Tensor, name: str) -> torch.Tensor:
@@ -579,23 +559,18 @@ def _softmax(logits: torch.Tensor, name: str) -> torch.Tensor:
 
 
 def incremental_probs(net: Net, x: ImageLike, window: Size, stride: Size, fill: float | str = "mean",
-                      batch_size: int | None = None, progress: bool = True,
-                      callback=None, *, approximate: bool = False, threshold: float | None = None,
-                      coarse: int | None = None, tolerance: float = 0.08) -> torch.Tensor:
+                      approximate: bool | Approximation = False, **run: Unpack[RunOptions]) -> torch.Tensor:
     """(K, h, w) softmax probability of every class with the window at each position: occlusion_probs, computed
-    incrementally (approximate=True: see incremental_scan)."""
-    return incremental_scan(net, x, window, stride, fill, lambda out: _softmax(out, net.name), batch_size, progress,
-                            callback=callback, approximate=approximate, threshold=threshold, coarse=coarse,
-                            tolerance=tolerance).permute(2, 0, 1)
+    incrementally (approximate: see incremental_scan)."""
+    return incremental_scan(net, x, window, stride, fill, lambda out: _softmax(out, net.name), approximate,
+                            **run).permute(2, 0, 1)
 
 
 def incremental_occlusion(net: Net, x: ImageLike, target: Target, window: Size, stride: Size,
-                          fill: float | str = "mean", batch_size: int | None = None,
-                          progress: bool = True, *, approximate: bool = False,
-                          threshold: float | None = None, coarse: int | None = None,
-                          tolerance: float = 0.08) -> torch.Tensor:
+                          fill: float | str = "mean", approximate: bool | Approximation = False,
+                          **run: Unpack[RunOptions]) -> torch.Tensor:
     """(h, w) softmax probability of class target with the window at each position: occlusion(), computed
-    incrementally (approximate=True: see incremental_scan; the drill-down follows this class's map)."""
+    incrementally (approximate: see incremental_scan; the drill-down follows this class's map)."""
     t = resolve_target(net, target)
 
     def head(out):
@@ -604,5 +579,4 @@ def incremental_occlusion(net: Net, x: ImageLike, target: Target, window: Size, 
             raise ValueError(f"target class index {t} is out of range; {net.name} scores {probs.shape[1]} classes")
         return probs[:, t]
 
-    return incremental_scan(net, x, window, stride, fill, head, batch_size, progress, approximate=approximate,
-                            threshold=threshold, coarse=coarse, tolerance=tolerance)
+    return incremental_scan(net, x, window, stride, fill, head, approximate, **run)

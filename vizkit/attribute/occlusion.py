@@ -14,50 +14,50 @@ from typing import TYPE_CHECKING
 import torch
 
 from .. import _check
-from .._types import Callback, ImageLike, Position, Size, Target
+from .._types import ImageLike, Position, Size, Target
 from ..hooks import frozen, record
+from ..settings import RunOptions, run_settings
 from ._units import check_channel, one_input, pick_unit
-from .incremental import incremental_occlusion, incremental_probs
-from .scan import grid_shape, occlusion_scan
+from .incremental import Approximation, incremental_occlusion, incremental_probs
+from .scan import SCAN_RUN, brute_force, grid_shape
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ..nets import Net
 
 
 def occlusion_probs(net: Net, x: ImageLike, window: Size, stride: Size, fill: float | str = "mean",
-                    batch_size: int | None = None, progress: bool = True,
-                    callback: Callback | None = None, approximate: bool = False, **approximation) -> torch.Tensor:
+                    approximate: bool | Approximation = False, **run: Unpack[RunOptions]) -> torch.Tensor:
     """(K, h, w) softmax probability of every class with the window at each position of x (a model input).
 
     .argmax(0) is Zeiler & Fergus's map of the most probable label (their Fig. 7e). Computed incrementally
     (incremental.py, after Krypton: the same numbers as running every occluded image, for chains of layers;
-    other graphs run every image); approximate=True adds adaptive drill-down, tuned by the keywords
-    threshold, coarse and tolerance of incremental.incremental_scan.
+    other graphs run every image); approximate=True, or a vk.Approximation tuning it, adds adaptive drill-down.
+    run: batch_size (window positions at once), progress, callback(done, total).
     """
-    return incremental_probs(net, x, window, stride, fill, batch_size, progress, callback, approximate=approximate,
-                             **approximation)
+    return incremental_probs(net, x, window, stride, fill, approximate, **run)
 
 
 def occlusion(net: Net, x: ImageLike, target: Target, window: Size, stride: Size, fill: float | str = "mean",
-              batch_size: int | None = None,
-              progress: bool = True, approximate: bool = False, **approximation) -> torch.Tensor:
+              approximate: bool | Approximation = False, **run: Unpack[RunOptions]) -> torch.Tensor:
     """(h, w) softmax probability of class target with a window x window square at (i * stride, j * stride).
 
     h = (H - window) // stride + 1 (w likewise); fill: "mean" (the dataset's mean colour, 0 in model
     input) or a pixel value in [0, 1]. window and stride may also be (h, w) pairs. Exact and incremental
-    by default; approximate=True: a faster map by adaptive drill-down (see incremental.py; the keywords
-    threshold, coarse and tolerance tune it).
+    by default; approximate=True, or a vk.Approximation tuning it: a faster map by adaptive drill-down (see
+    incremental.py). run: batch_size, progress, callback(done, total).
     """
-    return incremental_occlusion(net, x, target, window, stride, fill, batch_size, progress, approximate=approximate,
-                                 **approximation)
+    return incremental_occlusion(net, x, target, window, stride, fill, approximate, **run)
 
 
 def occlusion_activation(net: Net, x: ImageLike, layer: str, channel: int, window: Size, stride: Size,
-                         fill: float | str = "mean", position: Position = None,
-                         total: bool = False, batch_size: int | None = None, progress: bool = True) -> torch.Tensor:
+                         fill: float | str = "mean", position: Position = None, total: bool = False,
+                         **run: Unpack[RunOptions]) -> torch.Tensor:
     """(h, w) activation of one unit with the window at each position of x, a model input (the unit chosen
     on the unoccluded image: position=None is the channel's strongest position); total=True gives the channel's summed
-    activation instead, as in Zeiler & Fergus's Fig. 7b."""
+    activation instead, as in Zeiler & Fergus's Fig. 7b. run: batch_size, progress, callback(done, total)."""
+    settings = run_settings(run, "occlusion_activation", SCAN_RUN)
     if total and position is not None:
         raise ValueError("total=True sums the whole channel: leave position=None")
     inp = one_input(net, x)
@@ -77,8 +77,7 @@ def occlusion_activation(net: Net, x: ImageLike, layer: str, channel: int, windo
         index = (slice(None), *unit) if isinstance(unit, tuple) else (slice(None), unit)  # out[:, *unit]
         return out[index]
 
-    return occlusion_scan(net, inp, window, stride, fill, forward, batch_size, progress,
-                          desc=f"occlusion {layer}")
+    return brute_force(net, inp, window, stride, fill, forward, settings, desc=f"occlusion {layer}")
 
 
 def to_pixels(grid: torch.Tensor, window: Size, stride: Size, image_size) -> torch.Tensor:

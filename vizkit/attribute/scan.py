@@ -11,15 +11,19 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import torch
-from tqdm.auto import tqdm
 
 from .. import _check
-from .._types import Callback, ImageLike, Size
+from .._types import ImageLike, Size
 from ..hooks import frozen
+from ..settings import RunOptions, RunSettings, run_settings
 from ._units import one_input
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ..nets import Net
+
+SCAN_RUN = ("batch_size", "progress", "callback")  # the RunSettings an occlusion scan reads
 
 
 def grid_shape(image_size: Sequence[int], window: Size, stride: Size) -> tuple[int, int]:
@@ -44,27 +48,30 @@ def fill_value(net: Net, fill: float | str) -> torch.Tensor:
 
 
 def occlusion_scan(net: Net, x: ImageLike, window: Size, stride: Size, fill: float | str,
-                   forward: Callable[[torch.Tensor], torch.Tensor],
-                   batch_size: int | None = None, progress: bool = True,
-                   desc: str = "occlusion", callback: Callback | None = None) -> torch.Tensor:
+                   forward: Callable[[torch.Tensor], torch.Tensor], desc: str = "occlusion",
+                   **run: Unpack[RunOptions]) -> torch.Tensor:
     """(h, w, ...) of forward((B, C, H, W) occluded inputs) -> (B, ...), one entry per window position.
 
-    The model is left as found; forward runs under no_grad with the model in eval mode. batch_size
-    occluded copies go through the model at once (None: as many as fit in about 16 MB of input).
-    callback(done, total), if given, is called after every batch (for a panel's progress bar).
+    The model is left as found; forward runs under no_grad with the model in eval mode. run: batch_size occluded
+    copies go through the model at once (None: as many as fit in about 16 MB of input); progress; callback(done,
+    total), if given, is called after every batch (for a panel's progress bar).
     """
+    return brute_force(net, x, window, stride, fill, forward, run_settings(run, "occlusion_scan", SCAN_RUN), desc)
+
+
+def brute_force(net: Net, x: ImageLike, window: Size, stride: Size, fill: float | str,
+                forward: Callable[[torch.Tensor], torch.Tensor], settings: RunSettings,
+                desc: str = "occlusion") -> torch.Tensor:
+    """occlusion_scan() with its run settings already made."""
     inp = one_input(net, x)
     h, w = grid_shape(inp.shape[2:], window, stride)
     win, st = _check.pair(window, "window"), _check.pair(stride, "stride")
-    if batch_size is None:  # about 16 MB of input per batch: 27 ImageNet images, 256 Fashion-MNIST ones
-        batch_size = max(1, min(256, 2**22 // inp[0].numel()))
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer (None: chosen by image size); got {batch_size!r}")
+    # about 16 MB of input per batch: 27 ImageNet images, 256 Fashion-MNIST ones
+    batch_size = settings.batch_size or max(1, min(256, 2**22 // inp[0].numel()))
     value = fill_value(net, fill).to(inp).view(1, -1, 1, 1)
     corners = [(i * st[0], j * st[1]) for i in range(h) for j in range(w)]
     outs = []
-    with frozen(net), torch.no_grad(), tqdm(total=len(corners), desc=desc, unit="window", disable=not progress,
-                                            mininterval=0.5) as bar:
+    with frozen(net), torch.no_grad(), settings.bar(len(corners), desc, unit="window") as bar:
         for start in range(0, len(corners), batch_size):
             chunk = corners[start:start + batch_size]
             batch = inp.repeat(len(chunk), 1, 1, 1)
@@ -72,7 +79,7 @@ def occlusion_scan(net: Net, x: ImageLike, window: Size, stride: Size, fill: flo
                 batch[b, :, top:top + win[0], left:left + win[1]] = value[0]
             outs.append(forward(batch).float().cpu())
             bar.update(len(chunk))
-            if callback is not None:
-                callback(start + len(chunk), len(corners))
+            if settings.callback is not None:
+                settings.callback(start + len(chunk), len(corners))
     out = torch.cat(outs)
     return out.reshape(h, w, *out.shape[1:])

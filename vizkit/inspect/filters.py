@@ -30,21 +30,27 @@ def filter_smoothness(weights: torch.Tensor) -> torch.Tensor:
     horizontally and vertically neighbouring weights (within each input channel), divided by the
     standard deviation of the filter's weights. It ignores the filter's scale. Independent
     Gaussian noise scores about 2/sqrt(pi) = 1.13; a k x k linear ramp sqrt(3 / (k^2 - 1))
-    (0.35 for k = 5); a constant filter 0. A (kh, kw) tensor is one filter, (out, kh, kw) one per row.
+    (0.35 for k = 5); a constant filter 0. Only 4-D weights are taken: a linear layer's (out, in) weights have
+    no neighbouring positions to compare (one (kh, kw) filter is w[None, None]).
     """
     if not isinstance(weights, torch.Tensor):
         raise TypeError(f"filter_smoothness needs a tensor of weights (e.g. vk.filter_weights(net, 'conv1')); "
                         f"got {type(weights).__name__}")
     if weights.is_complex() or weights.dtype == torch.bool:
         raise TypeError(f"filter_smoothness needs real-valued weights; got dtype {weights.dtype}")
+    shape = tuple(weights.shape)
+    if weights.dim() == 2:
+        raise ValueError(f"filter_smoothness needs (out, in, kh, kw) conv filters; got 2-D weights of shape {shape}, "
+                         "as a linear layer's (out, in) weights are, and those have no spatial neighbours to be smooth "
+                         "or rough across. Pick a convolution (e.g. vk.filter_weights(net, 'conv1')); for one "
+                         "(kh, kw) filter pass w[None, None]")
+    if weights.dim() == 3:
+        raise ValueError(f"filter_smoothness needs (out, in, kh, kw) conv filters; got 3-D weights of shape {shape}: "
+                         "pass w[:, None] for (out, kh, kw) filters or w[None] for one (in, kh, kw) filter")
     w = weights.detach().double()  # float64: differences of huge float32 weights would overflow
-    if w.dim() == 2:
-        w = w[None, None]
-    elif w.dim() == 3:
-        w = w[:, None]
     if w.dim() != 4 or w.shape[-1] < 2 or w.shape[-2] < 2 or w.shape[0] == 0 or w.shape[1] == 0:
         raise ValueError(f"filter_smoothness needs (out, in, kh, kw) weights with out, in >= 1 and kh, kw >= 2 "
-                         f"(a convolution's); got shape {tuple(weights.shape)}")
+                         f"(a convolution's); got shape {shape}")
     bad = ~torch.isfinite(w.flatten(1)).all(1)
     if bad.any():
         shown = bad.nonzero()[:, 0].tolist()

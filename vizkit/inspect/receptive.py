@@ -11,6 +11,7 @@ from torch import fx, nn
 
 from .. import _check
 from ..hooks import _HOOK_DICTS, preserved, resolve
+from ..nets import check_net
 
 if TYPE_CHECKING:
     from ..nets import Net
@@ -273,19 +274,9 @@ def _fields(net: Net) -> tuple[dict[str, _Field], dict[str, str]]:
     return fields, last_node
 
 
-def _check_net(net):
-    """net if it is a vizkit Net: the shape pass needs its input size and channel count."""
-    from ..nets import Net
-
-    if not isinstance(net, Net):
-        raise TypeError(f"receptive fields need a vizkit Net, which knows its input size (vk.load(...) or "
-                        f"vk.wrap(model, input_size=...)); got {type(net).__name__}")
-    return net
-
-
 def receptive_field(net: Net, layer: str) -> RF:
     """RF(size, stride, start) of the units of one layer (alias or dotted path), in input pixels."""
-    path, _ = resolve(_check_net(net), layer)
+    path, _ = resolve(check_net(net, "receptive fields"), layer)
     fields, last = _fields(net)
     f = _lookup(fields, last, path, layer)
     return RF(f.size, f.stride, f.start)
@@ -293,7 +284,7 @@ def receptive_field(net: Net, layer: str) -> RF:
 
 def receptive_fields(net: Net) -> dict[str, RF]:
     """RF of every named layer (aliases when the net has them, else every module path), in forward order."""
-    fields, last = _fields(_check_net(net))
+    fields, last = _fields(check_net(net, "receptive fields"))
     names = list(net.layers) if getattr(net, "layers", None) else [n for n, _ in net.model.named_modules() if n]
     out = {}
     for name in names:

@@ -20,13 +20,16 @@ import torch
 import torch.nn.functional as F
 
 from .. import _check
-from .._types import Callback, ImageLike, Target, Targets
+from .._types import ImageLike, Target, Targets
 from ..hooks import frozen, inplace_off, resolve_target, run
 from ..inspect._inputs import as_input
+from ..settings import RunOptions, run_settings
 from .objectives import OUTPUT, term
-from .render import optimize
+from .render import OPTIMIZE_RUN, optimize_with
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ..nets import Net
 
 NORMS = ["linf", "l2"]
@@ -48,17 +51,17 @@ def fgsm(net: Net, x: ImageLike, target: Targets = None, eps: float = 0.03,
 
 
 def pgd(net: Net, x: ImageLike, target: Targets = None, eps: float = 0.03, steps: int = 20,
-        step: float | None = None, norm: str = "linf",
-        targeted: bool = False, random_start: bool = False, seed: int = 0, callback: Callback | None = None,
-        every: int = 0,
-        progress: bool = False) -> torch.Tensor:
+        step: float | None = None, norm: str = "linf", targeted: bool = False, random_start: bool = False,
+        **run: Unpack[RunOptions]) -> torch.Tensor:
     """(N, C, H, W) model input x -> adversarial model input after `steps` projected gradient steps.
 
     norm: "linf" (sign steps; eps bounds every pixel's change) or "l2" (unit-norm steps; eps bounds each
     image's change as a whole). step: each step's size in pixels, by default 2.5 * eps / steps (Madry et
     al.: enough to reach the ball's edge from anywhere inside it). random_start: begin at a seeded random
-    point of the ball rather than at x. target as in fgsm. callback(step, pixels, loss) as in vk.optimize.
+    point of the ball rather than at x. target as in fgsm. run: seed (of the random start), every, callback
+    (step, pixels, loss) as in vk.optimize, and progress (off by default: an attack is quick).
     """
+    settings = run_settings(run, "pgd", OPTIMIZE_RUN, progress=False)
     inp, pixels = _inputs(net, x)
     eps = _check.number(eps, "eps", 0)
     steps = _check.integer(steps, "steps", 1)
@@ -70,10 +73,10 @@ def pgd(net: Net, x: ImageLike, target: Targets = None, eps: float = 0.03, steps
         return inp.detach().clone()
     ball = Ball(pixels, eps, norm)
     if _flag(random_start, "random_start"):
-        ball.randomize(torch.Generator().manual_seed(_check.integer(seed, "seed")))
+        ball.randomize(torch.Generator().manual_seed(settings.seed))
     objective = cross_entropy(labels, toward=targeted)
-    optimize(net, objective, ball, steps, lr=step, optimizer="sign" if norm == "linf" else "l2", seed=seed,
-             callback=callback, every=every, progress=progress, desc="PGD")
+    optimize_with(net, objective, ball, steps, settings, lr=step, optimizer="sign" if norm == "linf" else "l2",
+                  desc="PGD")
     return net.normalize(ball().detach())
 
 

@@ -14,34 +14,41 @@ from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from .. import _check
-from .._types import Callback, ImageLike
+from .._types import ImageLike
 from ..hooks import frozen, record, resolve
 from ..inspect._inputs import as_input
+from ..settings import RunOptions, run_settings
 from .objectives import dream
 from .param import Pixels
-from .render import Result, optimize
+from .render import OPTIMIZE_RUN, Result, optimize_with
 from .transforms import jitter as shift
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ..nets import Net
 
 
+OCTAVE_SCALE = 1.4  # each octave this many times larger than the one before, as in the original code
+
+
 def deepdream(net: Net, x: ImageLike, layer: str, octaves: int = 4, steps: int = 10, channel: int | None = None,
-              lr: float = 0.03, octave_scale: float = 1.4, jitter: int | None = None, size: int | None = None,
-              seed: int = 0,
-              callback: Callback | None = None, every: int = 0, progress: bool = True) -> Result:
+              lr: float = 0.03, jitter: int | None = None, size: int | tuple[int, int] | None = None,
+              **run: Unpack[RunOptions]) -> Result:
     """Result whose image (1, C, H, W) in [0, 1] is x dreamed at `layer` (all channels, or one with channel=).
 
     x: a (1, C, H, W) model input (any size the layer takes) or anything net.preprocess takes.
-    octaves: pyramid levels, each octave_scale times smaller than the next; steps: gradient steps per
+    octaves: pyramid levels, each OCTAVE_SCALE (1.4) times smaller than the next; steps: gradient steps per
     octave, each moving pixels by lr on average; jitter: the largest random shift in pixels (default an
     eighth of each octave's smaller side, at most 32 as in the original); size: (H, W) or an int to
     resize the image to first (bilinear), e.g. to give a 28-pixel item room for the octaves.
-    callback(step, image, loss) sees each octave's image at its own scale (steps counted across octaves).
+    run: seed (of the jitter), every, callback, progress; callback(step, image, loss) sees each octave's image
+    at its own scale (steps counted across octaves).
     """
+    settings = run_settings(run, "deepdream", OPTIMIZE_RUN)
+    callback, octave_scale = settings.callback, OCTAVE_SCALE
     inp = as_input(net, x)
     if inp.shape[0] != 1:
         raise ValueError(f"deepdream dreams one image; got a batch of {inp.shape[0]} (pass x[i:i + 1])")
@@ -51,7 +58,6 @@ def deepdream(net: Net, x: ImageLike, layer: str, octaves: int = 4, steps: int =
     octaves = _check.integer(octaves, "octaves", 1)
     steps = _check.integer(steps, "steps", 1)
     lr = _check.number(lr, "lr", 0, open_low=True)
-    octave_scale = _check.number(octave_scale, "octave_scale", 1, open_low=True)
     if jitter is not None:
         jitter = _check.integer(jitter, "jitter", 0)
     h, w = pixels.shape[2:]
@@ -62,8 +68,7 @@ def deepdream(net: Net, x: ImageLike, layer: str, octaves: int = 4, steps: int =
     result = Result(image=pixels.clone())
     start = time.perf_counter()
     detail = torch.zeros_like(_resize(pixels, sizes[0]))
-    bar = tqdm(total=octaves * steps, desc=f"dreaming {layer}", unit="step", disable=not progress, mininterval=0.5)
-    with bar:
+    with settings.bar(octaves * steps, f"dreaming {layer}") as bar:
         for octave, octave_size in enumerate(sizes):
             base = pixels if octave_size == (h, w) else _resize(pixels, octave_size)
             detail = _resize(detail, octave_size)
@@ -73,9 +78,9 @@ def deepdream(net: Net, x: ImageLike, layer: str, octaves: int = 4, steps: int =
             def report(step, image, loss, done=done):
                 if callback is not None:
                     callback(done + step, image, loss)
-            part = optimize(net, objective, Pixels((base + detail).clamp(0, 1)), steps, lr=lr,
-                            optimizer="normalized", transforms=shift(d) if d > 0 else None, seed=seed + octave,
-                            callback=report, every=every, progress=bar)
+            part = optimize_with(net, objective, Pixels((base + detail).clamp(0, 1)), steps,
+                                 settings.but(seed=settings.seed + octave, callback=report, progress=bar), lr=lr,
+                                 optimizer="normalized", transforms=shift(d) if d > 0 else None)
             detail = part.image - base
             result.losses += part.losses
             for name, values in part.terms.items():
@@ -91,14 +96,14 @@ def _check_layer(net: Net, layer: str, channel, smallest: tuple[int, int], octav
     resolve(net, layer)
     if min(smallest) < 1:
         raise ValueError(f"{octaves} octaves leave the smallest image {smallest[0]}x{smallest[1]} pixels: use fewer "
-                         "octaves, a smaller octave_scale or a larger size=")
+                         "octaves or a larger size=")
     probe = torch.zeros((1, net.channels, *smallest), device=net.device, dtype=net.dtype)
     try:
         with frozen(net), torch.no_grad(), record(net, layer, stop=True) as rec:
             rec.forward(probe)
     except ValueError as e:
         raise ValueError(f"{layer} cannot run on the smallest octave, {smallest[0]}x{smallest[1]} pixels: use fewer "
-                         f"octaves, a smaller octave_scale or a larger size= ({e})") from None
+                         f"octaves or a larger size= ({e})") from None
     a = rec[layer]
     if channel is None:
         return None

@@ -17,29 +17,33 @@ from typing import TYPE_CHECKING
 import torch
 
 from .. import _check
-from .._types import Callback, ImageLike
+from .._types import ImageLike
 from ..hooks import frozen, record
 from ..inspect._inputs import as_input
+from ..settings import RunOptions, run_settings
 from .objectives import alpha_norm, feature_match, total_variation
 from .param import Pixels
-from .render import Result, optimize
+from .render import OPTIMIZE_RUN, Result, optimize_with
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ..nets import Net
 
+ALPHA, BETA = 6.0, 2.0  # the exponents of the alpha-norm and of the total variation
 B = 80 / 255    # typical |pixel - mean| in [0, 1] units (Mahendran & Vedaldi: 80 of 255)
 V = B / 6.5     # typical difference between neighbouring pixels
 
 
 def invert(net: Net, x: ImageLike, layer: str, steps: int = 200, lr: float = 0.05, weight: float = 100.0,
-           lambda_alpha: float = 1.0, lambda_tv: float = 1.0, alpha: float = 6.0, beta: float = 2.0,
-           seed: int = 0, init: ImageLike | None = None, callback: Callback | None = None, every: int = 0,
-           progress: bool = True) -> Result:
+           lambda_alpha: float = 1.0, lambda_tv: float = 1.0, init: ImageLike | None = None,
+           **run: Unpack[RunOptions]) -> Result:
     """Result: an image whose `layer` features match those of x, from noise, with the image priors above.
 
     weight is C. With C = 1 the priors win on fashion-cnn's small images (relu1 comes back at a pixel
     correlation of 0.8); C = 100 brings the feature error down to a few per cent while the priors still
-    shape what the layer leaves open. lambda_alpha = 0 or lambda_tv = 0 drops a prior.
+    shape what the layer leaves open. lambda_alpha = 0 or lambda_tv = 0 drops a prior; the exponents are
+    Mahendran and Vedaldi's, ALPHA = 6 and BETA = 2. run: seed (of the starting noise), every, callback, progress.
     Result.terms holds the per-step feature error and both priors.
     init: a (1, C, H, W) [0, 1] image to start from instead of noise.
     """
@@ -48,23 +52,22 @@ def invert(net: Net, x: ImageLike, layer: str, steps: int = 200, lr: float = 0.0
         raise ValueError(f"invert reconstructs one image; got a batch of {inp.shape[0]} (pass x[i:i + 1])")
     for name, v in (("weight", weight), ("lambda_alpha", lambda_alpha), ("lambda_tv", lambda_tv)):
         _check.number(v, name, 0)
-    _check.number(alpha, "alpha", 1)
-    _check.number(beta, "beta", 1)
+    settings = run_settings(run, "invert", OPTIMIZE_RUN)
     with frozen(net), torch.no_grad(), record(net, layer, stop=True) as rec:
         rec.forward(inp)
     target = rec[layer]
     mean = torch.tensor(net.mean).view(1, -1, 1, 1)
     objective = weight * feature_match(layer, target)
     if lambda_alpha:
-        objective = objective + lambda_alpha * alpha_norm(alpha, B, center=net.mean)
+        objective = objective + lambda_alpha * alpha_norm(ALPHA, B, center=net.mean)
     if lambda_tv:
-        objective = objective + lambda_tv * total_variation(beta, V)
+        objective = objective + lambda_tv * total_variation(BETA, V)
     if init is None:
-        gen = torch.Generator().manual_seed(_check.integer(seed, "seed"))
+        gen = torch.Generator().manual_seed(settings.seed)
         init = (mean + 0.1 * torch.randn(inp.shape, generator=gen)).clamp(0, 1)
     else:
         init = _check.pixels(torch.as_tensor(init).float(), "init")
         if tuple(init.shape) != tuple(inp.shape):
             raise ValueError(f"init must have the input's shape {tuple(inp.shape)}; got {tuple(init.shape)}")
-    return optimize(net, objective, Pixels(init.to(inp.device)), steps, lr=lr, seed=seed, callback=callback,
-                    every=every, progress=progress, desc=f"inverting {layer}")
+    return optimize_with(net, objective, Pixels(init.to(inp.device)), steps, settings, lr=lr,
+                         desc=f"inverting {layer}")

@@ -10,14 +10,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
-from tqdm.auto import tqdm
 
 from .. import _check
-from .._types import Callback, Parametrisation, Transform
+from .._types import Parametrisation, Transform
 from ..hooks import frozen, record, resolve
+from ..settings import RunOptions, RunSettings, run_settings
 from .objectives import OUTPUT, Objective
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ..nets import Net
 
 
@@ -72,30 +74,39 @@ class Steepest(torch.optim.Optimizer):
         return loss
 
 
+OPTIMIZE_RUN = ("seed", "every", "callback", "progress")  # the RunSettings an optimisation reads
+
+
 def optimize(net: Net, objective: Objective, param: Parametrisation, steps: int, lr: float = 0.05,
-             optimizer: str = "adam",
-             transforms: Transform | None = None, seed: int = 0, callback: Callback | None = None, every: int = 0,
-             progress: bool = True,
-             desc: str = "optimising") -> Result:
+             optimizer: str = "adam", transforms: Transform | None = None, desc: str = "optimising",
+             **run: Unpack[RunOptions]) -> Result:
     """Minimise objective over an image parametrisation `param` (Pixels, Fourier…) for `steps` steps -> Result
     (.image (1, C, H, W) in [0, 1]).
 
     transforms(image, generator) is applied before the network sees the image (fresh randomness each
     step; seeded). optimizer: "adam", "lbfgs" (deterministic objectives only: no transforms), or a
     steepest-descent step of size lr (see Steepest): "sign", "l2" or "normalized".
-    callback(step, image, loss) runs every `every` steps (and after the last) for live previews; with
-    every > 0 the Result also keeps those snapshots. progress: True for a tqdm bar, or a tqdm bar to
-    advance (techniques that call optimize several times share one). The forward pass stops at the
-    deepest layer the objective reads; the model is left exactly as found. A NaN or infinite loss
-    stops with a ValueError.
+    run: RunSettings' seed, every, callback and progress: callback(step, image, loss) runs every `every` steps
+    (and after the last) for live previews; with every > 0 the Result also keeps those snapshots; progress may be
+    a tqdm bar to advance (techniques that call optimize several times share one). The forward pass stops at
+    the deepest layer the objective reads; the model is left exactly as found. A NaN or infinite loss stops
+    with a ValueError.
     """
+    return optimize_with(net, objective, param, steps, run_settings(run, "optimize", OPTIMIZE_RUN), lr=lr,
+                         optimizer=optimizer, transforms=transforms, desc=desc)
+
+
+def optimize_with(net: Net, objective: Objective, param: Parametrisation, steps: int, settings: RunSettings, *,
+                  lr: float = 0.05, optimizer: str = "adam", transforms: Transform | None = None,
+                  desc: str = "optimising") -> Result:
+    """optimize() with its run settings already made (what the techniques call)."""
     if not isinstance(objective, Objective) or not objective.terms:
         raise TypeError(f"objective must be a non-empty vizkit Objective (e.g. channel('conv3', 5)); "
                         f"got {objective!r}")
     steps = _check.integer(steps, "steps", 1)
     lr = _check.number(lr, "lr", 0, open_low=True)
     _check.choice(optimizer, "optimizer", OPTIMIZERS)
-    every = _check.integer(every, "every", 0)
+    every, callback = settings.every, settings.callback
     if optimizer == "lbfgs" and transforms is not None:
         raise ValueError("L-BFGS needs the same objective at every step: use optimizer='adam' with transforms")
     for w, _ in objective.terms:
@@ -104,7 +115,7 @@ def optimize(net: Net, objective: Objective, param: Parametrisation, steps: int,
     for name in layers:
         resolve(net, name)
     wants_output = OUTPUT in objective.layers
-    gen = torch.Generator().manual_seed(_check.integer(seed, "seed"))
+    gen = torch.Generator().manual_seed(settings.seed)
     params = param.params()
     opt: torch.optim.Optimizer
     if optimizer == "adam":
@@ -118,10 +129,7 @@ def optimize(net: Net, objective: Objective, param: Parametrisation, steps: int,
     result = Result(image=param().detach().clone(), terms={n: [] for n in objective.names})
     start = time.perf_counter()
     recording = record(net, layers, keep_graph=True, stop=not wants_output) if layers else contextlib.nullcontext()
-    shared = isinstance(progress, tqdm)
-    bar = progress if isinstance(progress, tqdm) else tqdm(total=steps, desc=desc, unit="step", disable=not progress,
-                                                           mininterval=0.5)
-    with frozen(net), recording as rec, (contextlib.nullcontext() if shared else bar):
+    with frozen(net), recording as rec, settings.bar(steps, desc) as bar:
         seen: dict = {}
 
         def closure():

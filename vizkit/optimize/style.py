@@ -25,15 +25,18 @@ import torch
 import torch.nn.functional as F
 
 from .. import _check
-from .._types import Callback, ImageLike
+from .._types import ImageLike
 from ..data import open_image
-from ..hooks import frozen, layers_of_type, record, resolve
+from ..hooks import frozen, layers_of_type, record, resolve_layers
 from ..inspect._inputs import as_input
-from .objectives import feature_match, gram, gram_match, total_variation
+from ..settings import RunOptions, RunSettings, StyleSettings, run_settings
+from .objectives import Objective, feature_match, gram, gram_match, total_variation
 from .param import Sigmoid
-from .render import Result, optimize
+from .render import OPTIMIZE_RUN, Result, optimize_with
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ..nets import Net
 
 
@@ -78,60 +81,61 @@ def grams(net: Net, pixels: torch.Tensor, layers: list[str], what: str = "the im
 
 def synthesize_texture(net: Net, texture: ImageLike, layers: str | Sequence[str] | None = None, steps: int = 200,
                        size: int | None = None, layer_weights: Sequence[float] | None = None,
-                       optimizer: str = "lbfgs", lr: float | None = None, seed: int = 0,
-                       init: ImageLike | None = None, callback: Callback | None = None,
-                       every: int = 0, progress: bool = True) -> Result:
+                       optimizer: str = "lbfgs", lr: float | None = None, init: ImageLike | None = None,
+                       **run: Unpack[RunOptions]) -> Result:
     """Result: an image whose Gram matrices at `layers` match the texture's, grown from seeded noise.
 
     texture: any image (see image_pixels); size: resize its shorter side first (the output has the texture's
     size); layers: names or aliases, e.g. ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]; layer_weights: one
     weight per layer (default 1 each). optimizer "lbfgs" (lr 1 by default) or "adam" (lr 0.02).
     init: (1, C, H, W) [0, 1] pixels to start from instead of noise. Result.terms has each layer's Gram error.
+    run: seed (of the starting noise), every, callback, progress.
     """
+    settings = run_settings(run, "synthesize_texture", OPTIMIZE_RUN)
     target = image_pixels(net, texture, size, "the texture")
-    layers = default_layers(net, target) if layers is None else _layers(net, layers, "layers")
+    layers = default_layers(net, target) if layers is None else resolve_layers(net, layers, "layers")
     goals = grams(net, target, layers, "the texture")
     objective = _gram_objective(goals, _weights(layer_weights, layers))
-    start = _start(target, seed) if init is None else _init(init, target)
-    return _run(net, objective, start, steps, optimizer, lr, seed, callback, every, progress, "texture")
+    start = _start(target, settings.seed) if init is None else _init(init, target)
+    return _run(net, objective, start, steps, optimizer, lr, settings, "texture")
 
 
-def style_transfer(net: Net, content: ImageLike, style: ImageLike, steps: int = 200, content_layer: str | None = None,
-                   style_layers: Sequence[str] | None = None,
-                   content_weight: float = 1.0, style_weight: float = 1.0, tv_weight: float = 0.0,
-                   layer_weights: Sequence[float] | None = None,
-                   size: int | None = None, style_size: int | None = None, init: str = "content",
-                   optimizer: str = "lbfgs",
-                   lr: float | None = None, seed: int = 0, callback: Callback | None = None, every: int = 0,
-                   progress: bool = True) -> Result:
+def style_transfer(net: Net, content: ImageLike, style: ImageLike, steps: int = 200,
+                   settings: StyleSettings | None = None, **run: Unpack[RunOptions]) -> Result:
     """Result (.image (1, C, H, W) in [0, 1]): the content image repainted with the style's Gram matrices (Gatys et
     al. 2016).
 
-    content, style: any images (see image_pixels); size: the content's shorter side (default: as given);
-    style_size: the style's shorter side (default: the content's, so both are seen at the same scale).
-    style_layers: default as default_layers; layer_weights: one per style layer; content_layer: default
-    relu4_2 (Gatys et al.'s conv4_2, rectified) where the net has it, else the second-to-last style layer.
-    init: "content" or "noise". content_weight and style_weight weigh the normalised errors (see the module
-    docstring); tv_weight adds total variation. Result.terms has the content error and each layer's Gram error.
+    content, style: any images (see image_pixels). settings: a vk.StyleSettings (layers, weights, sizes, start,
+    optimizer; None: its defaults): its size is the content's shorter side (default: as given), style_size the
+    style's (default: the content's, so both are seen at the same scale); style_layers default as default_layers;
+    content_layer defaults to relu4_2 (Gatys et al.'s conv4_2, rectified) where the net has it, else the
+    second-to-last style layer; content_weight and style_weight weigh the normalised errors (see the module
+    docstring). Result.terms has the content error and each layer's Gram error. run: seed (of a noise start),
+    every, callback, progress.
     """
-    for name, v in (("content_weight", content_weight), ("style_weight", style_weight)):
-        _check.number(v, name, 0, open_low=True)
-    _check.number(tv_weight, "tv_weight", 0)
-    _check.choice(init, "init", ["content", "noise"])
-    c = image_pixels(net, content, size, "the content image")
-    style_layers = default_layers(net, c) if style_layers is None else _layers(net, style_layers, "style_layers")
+    if settings is None:
+        settings = StyleSettings()
+    if not isinstance(settings, StyleSettings):
+        raise TypeError(f"settings must be a vk.StyleSettings (e.g. vk.StyleSettings(style_weight=10)); got "
+                        f"{type(settings).__name__}")
+    how = run_settings(run, "style_transfer", OPTIMIZE_RUN)
+    c = image_pixels(net, content, settings.size, "the content image")
+    style_layers = default_layers(net, c) if settings.style_layers is None else \
+        resolve_layers(net, settings.style_layers, "style_layers")
+    content_layer = settings.content_layer
     if content_layer is None:
         content_layer = "relu4_2" if "relu4_2" in net.layers else style_layers[max(0, len(style_layers) - 2)]
-    content_layer = _layers(net, content_layer, "content_layer")[0]
-    s = image_pixels(net, style, min(c.shape[2:]) if style_size is None else style_size, "the style image")
+    content_layer = resolve_layers(net, content_layer, "content_layer")[0]
+    s = image_pixels(net, style, min(c.shape[2:]) if settings.style_size is None else settings.style_size,
+                     "the style image")
     goal = _features(net, c, [content_layer], "the content image")[content_layer]
-    objective = content_weight * feature_match(content_layer, goal)
-    objective = objective + style_weight * _gram_objective(grams(net, s, style_layers, "the style image"),
-                                                           _weights(layer_weights, style_layers))
-    if tv_weight:
-        objective = objective + tv_weight * total_variation(2.0)
-    start = c if init == "content" else _start(c, seed)
-    return _run(net, objective, start, steps, optimizer, lr, seed, callback, every, progress, "style transfer")
+    objective = settings.content_weight * feature_match(content_layer, goal)
+    objective = objective + settings.style_weight * _gram_objective(
+        grams(net, s, style_layers, "the style image"), _weights(settings.layer_weights, style_layers))
+    if settings.tv_weight:
+        objective = objective + settings.tv_weight * total_variation(2.0)
+    start = c if settings.init == "content" else _start(c, how.seed)
+    return _run(net, objective, start, steps, settings.optimizer, settings.lr, how, "style transfer")
 
 
 def default_layers(net: Net, pixels: torch.Tensor) -> list[str]:
@@ -150,15 +154,6 @@ def default_layers(net: Net, pixels: torch.Tensor) -> list[str]:
 
 
 # --------------------------------------------------------------------------- shared
-
-def _layers(net: Net, layers: str | Sequence[str], name: str) -> list[str]:
-    names = [layers] if isinstance(layers, str) else layers
-    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
-        raise TypeError(f"{name} must be a layer name or a non-empty list of them; got {layers!r}")
-    for n in names:
-        resolve(net, n)   # KeyError listing the net's layers
-    return list(dict.fromkeys(names))
-
 
 def _weights(weights, layers: list[str]) -> list[float]:
     if weights is None:
@@ -202,7 +197,7 @@ def _gram_objective(goals: dict, weights: list[float]):
 
 def _start(like: torch.Tensor, seed: int) -> torch.Tensor:
     """Seeded noise in [0, 1] with like's shape: the image's mean colour plus Gaussian noise."""
-    gen = torch.Generator().manual_seed(_check.integer(seed, "seed"))
+    gen = torch.Generator().manual_seed(seed)
     noise = torch.randn(like.shape, generator=gen).to(like) * 0.2
     return (like.mean((2, 3), keepdim=True) + noise).clamp(0, 1)
 
@@ -214,8 +209,8 @@ def _init(init, like: torch.Tensor) -> torch.Tensor:
     return x.to(like)
 
 
-def _run(net, objective, start, steps, optimizer, lr, seed, callback, every, progress, desc):
+def _run(net: Net, objective: Objective, start: torch.Tensor, steps: int, optimizer: str, lr: float | None,
+         settings: RunSettings, desc: str) -> Result:
     _check.choice(optimizer, "optimizer", ["lbfgs", "adam"])
     lr = (1.0 if optimizer == "lbfgs" else 0.02) if lr is None else lr
-    return optimize(net, objective, Sigmoid(start), steps, lr=lr, optimizer=optimizer, seed=seed, callback=callback,
-                    every=every, progress=progress, desc=desc)
+    return optimize_with(net, objective, Sigmoid(start), steps, settings, lr=lr, optimizer=optimizer, desc=desc)

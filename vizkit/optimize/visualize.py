@@ -13,14 +13,17 @@ from typing import TYPE_CHECKING
 import torch
 
 from .. import _check
-from .._types import Callback, Position, Target
+from .._types import Position, Target
 from ..hooks import frozen, record, resolve, resolve_target
+from ..settings import RunOptions, run_settings
 from .objectives import channel, class_logit, l2, neuron, total_variation
 from .param import Fourier, Pixels
-from .render import Result, optimize
+from .render import OPTIMIZE_RUN, Result, optimize_with
 from .transforms import blur, compose, standard
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ..nets import Net
 
 
@@ -41,16 +44,17 @@ def _param(net: Net, parametrisation: str, seed: int):
 
 
 def visualize_filter(net: Net, layer: str, channel_index: int, steps: int = 256, position: Position = None,
-                     lr: float = 0.05,
-                     tv: float = 0.0, decay: float = 0.0, transforms: bool = True,
-                     parametrisation: str = "pixels", seed: int = 0, callback: Callback | None = None, every: int = 0,
-                     progress: bool = True) -> Result:
+                     lr: float = 0.05, tv: float = 0.0, transforms: bool = True, parametrisation: str = "pixels",
+                     **run: Unpack[RunOptions]) -> Result:
     """Result (.image (1, C, H, W) in [0, 1]) maximising one channel's mean activation (or one neuron's, with
     position=(y, x)).
 
-    tv and decay weigh a total-variation and an L2 prior; transforms=True asks the image to work under
-    small jitter, zoom and rotation; parametrisation: "pixels" or "fourier" (decorrelated, for colour).
+    tv weighs a total-variation prior; transforms=True asks the image to work under small jitter, zoom and
+    rotation; parametrisation: "pixels" or "fourier" (decorrelated, for colour). run: seed (of the start and
+    the transforms), every, callback, progress.
     """
+    settings = run_settings(run, "visualize_filter", OPTIMIZE_RUN)
+    seed = settings.seed
     _, module = resolve(net, layer)
     with frozen(net), torch.no_grad(), record(net, layer, stop=True) as rec:
         rec.forward(net.normalize(_start(net, seed)))
@@ -59,16 +63,14 @@ def visualize_filter(net: Net, layer: str, channel_index: int, steps: int = 256,
     objective = channel(layer, index) if position is None else neuron(layer, index, _position(rec[layer], position))
     if tv:
         objective = objective + _check.number(tv, "tv", 0) * total_variation(2.0)
-    if decay:
-        objective = objective + _check.number(decay, "decay", 0) * l2(net.mean)
     shift = standard(min(net.input_size)) if transforms else None
-    return optimize(net, objective, _param(net, parametrisation, seed), steps, lr=lr, transforms=shift, seed=seed,
-                    callback=callback, every=every, progress=progress, desc=f"visualising {layer}[{index}]")
+    return optimize_with(net, objective, _param(net, parametrisation, seed), steps, settings, lr=lr,
+                         transforms=shift, desc=f"visualising {layer}[{index}]")
 
 
 def visualize_class(net: Net, target: Target, steps: int = 256, regularized: bool = True, lr: float = 0.02,
                     decay: float | None = None, tv: float | None = None, blur_sigma: float | None = None,
-                    seed: int = 0, callback: Callback | None = None, every: int = 0, progress: bool = True) -> Result:
+                    **run: Unpack[RunOptions]) -> Result:
     """Result (.image (1, C, H, W) in [0, 1]) the network scores as class target (index or name), by maximising the
     logit.
 
@@ -79,8 +81,10 @@ def visualize_class(net: Net, target: Target, steps: int = 256, regularized: boo
     total-variation prior (tv 1), and for colour networks the decorrelated Fourier parametrisation.
     Those weights were chosen by eye on fashion-cnn; on ImageNet networks take the papers' values
     (notebook 11 says which) rather than these. Result.terms records the objective as optimised,
-    i.e. on the transformed image.
+    i.e. on the transformed image. run: seed, every, callback, progress.
     """
+    settings = run_settings(run, "visualize_class", OPTIMIZE_RUN)
+    seed = settings.seed
     t = resolve_target(net, target)
     decay = (30.0 if regularized else 0.1) if decay is None else _check.number(decay, "decay", 0)
     tv = (1.0 if regularized else 0.0) if tv is None else _check.number(tv, "tv", 0)
@@ -97,8 +101,7 @@ def visualize_class(net: Net, target: Target, steps: int = 256, regularized: boo
     else:
         shift, param = None, Pixels(_start(net, seed, noise=0.0))
     name = net.classes[t] if t < len(net.classes) else f"class {t}"
-    return optimize(net, objective, param, steps, lr=lr, transforms=shift, seed=seed, callback=callback,
-                    every=every, progress=progress, desc=f"class model {name}")
+    return optimize_with(net, objective, param, steps, settings, lr=lr, transforms=shift, desc=f"class model {name}")
 
 
 def _position(activation: torch.Tensor, position: Position) -> tuple[int, int]:

@@ -16,13 +16,12 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
-from torch import nn
 
-from .._check import integer, layer_list, pixels
+from .._check import integer, pixels, shown
 from ..data import open_image
-from ..hooks import resolve
+from ..hooks import resolve, resolve_layers
 from ..inspect import TopPatches, activations, top_patches
-from ..nets import Net
+from ..nets import check_net
 from ..plot import canvas_png, to_png
 from . import _draw
 
@@ -196,22 +195,6 @@ def faded(png: bytes) -> bytes:
 # Panels check their constructor arguments here, before any widget exists, so that a bad argument is a
 # ValueError / TypeError / KeyError naming it, never a TraitError from a slider or a traceback from torch.
 
-def shown(value) -> str:
-    """A value as an error message names it: short ones in full, others by their type."""
-    if value is None or isinstance(value, (bool, int, float, str)) and len(repr(value)) <= 60:
-        return f"{value!r} ({type(value).__name__})"
-    return f"a {type(value).__name__}"
-
-
-def check_net(net, owner: str) -> Net:
-    """net if it is a vizkit Net."""
-    if not isinstance(net, Net):
-        hint = ("wrap it first: vk.wrap(module, classes=..., mean=..., std=..., input_size=...)"
-                if isinstance(net, nn.Module) else "e.g. vk.load('fashion-cnn')")
-        raise TypeError(f"{owner}: net must be a vizkit Net ({hint}); got {shown(net)}")
-    return net
-
-
 def check_name(name, what: str) -> str:
     """A label shown in a dropdown: a string."""
     if not isinstance(name, str):
@@ -323,10 +306,7 @@ def check_layers(net, layers, owner: str, what: str = "layer") -> list[str]:
     """A layer name or non-empty list of them, each known to the net (KeyError lists the valid ones)."""
     if isinstance(layers, (list, tuple)) and not layers:
         raise ValueError(f"{owner} needs at least one {what}; got an empty list (leave layers=None for the default)")
-    names = layer_list(layers, "layers")
-    for name in names:
-        resolve(net, name)
-    return list(dict.fromkeys(names))
+    return resolve_layers(net, layers)
 
 
 def map_layers(net, x: torch.Tensor, layers: list[str], owner: str) -> dict[str, torch.Tensor]:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from PIL import ImageDraw
 
+from ..hooks import RepeatedLayerError
 from ..inspect import activation_stats, activations
 from ..plot import mosaic, tile_origin
 from ._draw import ORANGE, RED, colours, enlarge, fit, paste, pixels, png, sheet, shorten, text
@@ -62,8 +63,11 @@ class ActivationsPanel(Panel):
         """Aliases (or, with none, module paths) whose output is a stack of 2-D maps."""
         name, x = next(iter(self._inputs.items()))
         candidates = list(self.net.layers) or [n for n, _ in self.net.model.named_modules() if n]
-        acts = activations(self.net, x, candidates)
-        self._cache[name] = acts
+        try:
+            acts = activations(self.net, x, candidates)
+        except RepeatedLayerError as e:  # a module the forward uses twice (a shared ReLU) has no one map to show
+            candidates = [n for n in candidates if n not in e.layers]
+            acts = activations(self.net, x, candidates) if candidates else {}
         layers = [n for n in candidates if acts[n].dim() == 3]
         if not layers:
             raise ValueError(f"{self.net.name} has no layer with (C, h, w) feature maps")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping
 
 import ipywidgets as widgets
@@ -10,7 +11,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..hooks import layers_of_type
 from ..inspect import filter_smoothness, filter_weights
 from ..nets import Net
 from ..plot import filter_mosaic, tile_origin
@@ -33,14 +33,18 @@ class FiltersPanel(Panel):
             elif not isinstance(source, Net):
                 raise TypeError(f"FiltersPanel: nets[{name!r}] must be a vizkit Net or a dict layer -> (out, in, kh, "
                                 f"kw) weights; got {type(source).__name__}")
-        first = next(iter(self.nets.values()))
-        names = list(first) if isinstance(first, dict) else list(first.layers)
+        first_name, first = next(iter(self.nets.items()))
         if isinstance(first, dict):  # kept filters: the layers whose weights are (out, in, kh, kw)
-            convs = [a for a in names if first[a].dim() == 4]
+            convs = [a for a in first if first[a].dim() == 4]
+            if not convs:
+                kept = ", ".join(f"{a!r}: {tuple(w.shape)}" for a, w in first.items())
+                raise ValueError(f"the first network, {first_name!r}, has no conv layers to show: it keeps {kept}, and "
+                                 "the panel draws a convolution's (out, in, kh, kw) weights")
         else:
-            convs = layers_of_type(first, nn.Conv2d)
-        if not convs:
-            raise ValueError(f"the first network has no conv layers to show (layers: {names})")
+            convs = conv_layers(first)
+            if not convs:
+                raise ValueError(f"the first network, {first_name!r} ({first.name}), has no conv layers to show: none "
+                                 f"of its modules is an nn.Conv2d (it has {module_types(first.model)})")
         start = choose(layer, convs, "layer", None if isinstance(first, dict) else first) or convs[0]
         self._weights: dict[tuple, torch.Tensor] = {}  # (net, layer) -> weights
         self._roughness: dict[tuple, torch.Tensor] = {}  # (net, layer) -> each filter's score
@@ -138,6 +142,21 @@ class FiltersPanel(Panel):
                 text(draw, (left + (x + kw / 2) * f, 28 + (y + kh) * f - 1), f"{sc:.2f}", 10, anchor="md",
                      box=(255, 255, 255, 180))
         return self._labels_drawn[key]
+
+
+def conv_layers(net: Net) -> list[str]:
+    """Every nn.Conv2d of the net in module order, named by its alias where one names it, else by its path (an alias
+    may name a block around the convolution, and a net's aliases need not cover every convolution)."""
+    alias: dict[str, str] = {}
+    for a, path in net.layers.items():
+        alias.setdefault(path, a)
+    return [alias.get(path, path) for path, m in net.model.named_modules() if path and isinstance(m, nn.Conv2d)]
+
+
+def module_types(model: nn.Module) -> str:
+    """The kinds of module a model has, e.g. "Linear x2, ReLU", or "no submodules"."""
+    kinds = Counter(type(m).__name__ for path, m in model.named_modules() if path and not list(m.children()))
+    return ", ".join(f"{k} x{n}" if n > 1 else k for k, n in kinds.items()) or "no submodules"
 
 
 def kept_weights(w, what: str) -> torch.Tensor:

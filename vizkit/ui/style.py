@@ -11,6 +11,7 @@ from .._check import integer
 from ..optimize import style_transfer, synthesize_texture
 from ..optimize.style import default_layers, image_pixels
 from ..plot import show_image
+from ..settings import StyleSettings
 from ._panel import check_dict, check_layers, check_net, uploaded_image
 from .optimize import OptimizePanel
 
@@ -149,10 +150,11 @@ class StylePanel(_StylePanel):
                 tuple(self.chosen_layers()), self.steps.value)
 
     def compute(self, net, callback):
+        settings = StyleSettings(content_layer=self.content_layer.value, style_layers=self.chosen_layers(),
+                                 style_weight=self.weight.value)
         return style_transfer(net, self.contents[self.content.value][0], self.styles[self.style.value][0],
-                              steps=self.steps.value, content_layer=self.content_layer.value,
-                              style_layers=self.chosen_layers(), style_weight=self.weight.value, callback=callback,
-                              every=self.every, progress=False)
+                              steps=self.steps.value, settings=settings, callback=callback, every=self.every,
+                              progress=False)
 
     def render(self) -> None:
         """Content | style | result."""
