@@ -8,12 +8,13 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
+from _state import model_state, same_state
 from captum.attr import LayerAttribution, LayerGradCam, NeuronDeconvolution, NeuronGuidedBackprop
 from torch import nn
 
 import vizkit as vk
 from vizkit.attribute.gradient import project
-from vizkit.hooks import model_state, resolve, same_state
+from vizkit.hooks import resolve
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:captum.*")
 MAP_LAYERS = ["conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "conv3", "relu3", "pool3"]

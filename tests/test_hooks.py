@@ -2,9 +2,10 @@
 
 import pytest
 import torch
+from _state import model_state, same_state
 
 import vizkit as vk
-from vizkit.hooks import layer_names, model_state, preserved, record, resolve, same_state
+from vizkit.hooks import layer_names, preserved, record, resolve
 
 
 def test_resolve_alias_and_path(fashion):

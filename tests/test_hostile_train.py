@@ -9,12 +9,12 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from _state import model_state, same_state
 from torch import nn
 from torch.utils.data import DataLoader, Subset, TensorDataset
 from tqdm.auto import tqdm
 
 import vizkit as vk
-from vizkit.hooks import model_state, same_state
 from vizkit.inspect.receptive import receptive_field, receptive_fields
 from vizkit.nets import fashion_net
 from vizkit.runs import read_runs, train_run

@@ -121,6 +121,15 @@ def test_largest_change_and_ssim():
 
 # --------------------------------------------------------------------------- maps
 
+def test_sparsity_counts_values_at_or_below_zero():
+    a = torch.tensor([[0.0, -1.0, 2.0], [3.0, 0.0, 0.5]])
+    assert measure.sparsity(a) == pytest.approx(3 / 6)
+    maps = torch.relu(torch.randn(4, 8, 5, 5, generator=torch.Generator().manual_seed(0)))
+    assert measure.sparsity(maps) == pytest.approx(float((maps == 0).double().mean()))
+    with pytest.raises(ValueError, match="finite"):
+        measure.sparsity(torch.tensor([float("nan")]))
+
+
 def test_mass_share_and_negative_share():
     heat = torch.tensor([[1.0, 3.0], [0.0, 4.0]])
     mask = torch.tensor([[True, False], [True, True]])

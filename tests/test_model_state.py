@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _state import model_state, same_state
 from PIL import Image
 from torch import nn
 
 import vizkit as vk
-from vizkit.hooks import model_state, same_state
 from vizkit.optimize import objectives, param
 from vizkit.train import take_snapshot
 from vizkit.ui import (

@@ -174,7 +174,7 @@ def test_pixels_logits_probs_refuse_bad_input(fashion):
 
 
 def test_pixels_logits_probs_leave_the_model_as_found(fresh_fashion):
-    from vizkit.hooks import model_state, same_state
+    from _state import model_state, same_state
 
     fresh_fashion.model.train()
     before = model_state(fresh_fashion)

@@ -70,3 +70,20 @@ def test_class_model_panel(fashion):
         assert fashion.predict(fashion.normalize(result.image), k=1)[0][0] == "Trouser" == top[0][0]
     with pytest.raises(KeyError, match="Trouser"):
         ClassModelPanel(fashion, start="Trousers")
+
+
+def test_inversion_panel_takes_c_and_lr_per_layer(fashion, images, monkeypatch):
+    seen = []
+    monkeypatch.setattr("vizkit.ui.optimize.invert", lambda *a, **k: seen.append((a[2], k["weight"], k["lr"])))
+    panel = InversionPanel(fashion, images, layers=["relu1", "pool2", "relu4"], steps=3,
+                           weights={"relu1": 1000.0, "pool2": 1000.0}, lrs={"pool2": 0.2})
+    assert panel.weight.value == 1000.0
+    panel.layer.value = "relu4"
+    assert panel.weight.value == 100.0                  # a layer the dict leaves out: the default C
+    panel.layer.value = "pool2"
+    panel.compute(fashion, None)
+    assert seen == [("pool2", 1000.0, 0.2)]
+    with pytest.raises(KeyError, match="'fc9'"):
+        InversionPanel(fashion, images, layers=["relu1"], weights={"fc9": 3.0})
+    with pytest.raises(ValueError, match="lrs"):
+        InversionPanel(fashion, images, layers=["relu1"], lrs=0.0)

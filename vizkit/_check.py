@@ -1,6 +1,7 @@
-"""One validation layer for the API's edges: every public function checks its arguments through these,
-so that a bad value gets a ValueError / TypeError naming the argument, what it got, what was expected
-and, where there is one, the fix — never a traceback from deep inside torch or numpy."""
+"""Argument checks shared by the package: a bad value gets a ValueError / TypeError naming the argument, what
+it got, what was expected and, where there is one, the fix — never a traceback from deep inside torch or numpy.
+(Checks that need a net, a layer or a class live beside them: nets.check_net, hooks.resolve,
+hooks.resolve_layers, hooks.resolve_target.)"""
 
 from __future__ import annotations
 

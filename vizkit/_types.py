@@ -32,7 +32,7 @@ Callback = Callable[..., object]
 
 
 class Parametrisation(Protocol):
-    """An image parametrisation (vk.Pixels, vk.Fourier...): param() is the (N, C, H, W) image in [0, 1],
+    """An image parametrisation (vizkit.optimize.param.Pixels, Fourier...): param() is the (N, C, H, W) image in [0, 1],
     param.params() the tensors to optimise, param.project() runs after each step."""
 
     def __call__(self) -> torch.Tensor: ...

@@ -5,7 +5,7 @@ arrays); where a function runs the network it takes model inputs, as the techniq
 
   pictures      pixel_correlation, total_variation, wavelength, fine_detail, colour_distance,
                 spectrum_distance, largest_change, ssim
-  maps          mass_share, negative_share, object_mask, window_coverage
+  maps          sparsity, mass_share, negative_share, object_mask, window_coverage
   the network   accuracy, class_rate, flip_rate, margin, margin_gradient, feature_error, gram_errors,
                 activation_norm, activation_gain
   units         class_purity, rotation_matches
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .nets import Net
 
 __all__ = ["pixel_correlation", "total_variation", "wavelength", "fine_detail", "colour_distance",
-           "spectrum_distance", "largest_change", "ssim", "mass_share", "negative_share", "object_mask",
+           "spectrum_distance", "largest_change", "ssim", "sparsity", "mass_share", "negative_share", "object_mask",
            "window_coverage", "accuracy", "class_rate", "flip_rate", "margin", "margin_gradient", "feature_error",
            "gram_errors", "activation_norm", "activation_gain", "class_purity", "rotation_matches",
            "knn_agreement", "trustworthiness", "explained_variance", "filter_smoothness", "activation_stats"]
@@ -194,6 +194,14 @@ def ssim(a: ImageData, b: ImageData, data_range: float | None = None, win: int =
 
 
 # --------------------------------------------------------------------------- maps
+
+def sparsity(activations: ImageData) -> float:
+    """Share in [0, 1] of an activation tensor's values that are zero or below: how much of a layer is silent."""
+    a = _array(activations, "activations")
+    if a.size == 0 or not np.isfinite(a).all():
+        raise ValueError("sparsity needs a non-empty activation tensor of finite values")
+    return float((a <= 0).mean())
+
 
 def mass_share(heat: ImageData, mask: ImageData) -> float:
     """Share in [0, 1] of a non-negative (H, W) map's total that lies on the True pixels of an (H, W) mask.

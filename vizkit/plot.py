@@ -101,7 +101,7 @@ def filter_mosaic(weights, normalize: str = "each", cols: int | None = None) -> 
     normalize: "each" scales every filter by its own largest magnitude, "joint" by that of all."""
     w = _np(weights)
     if w.ndim != 4 or w.shape[0] == 0:
-        raise ValueError(f"filter_grid needs (out, in, kh, kw) weights; got shape {w.shape}")
+        raise ValueError(f"filter_mosaic needs (out, in, kh, kw) weights; got shape {w.shape}")
     if normalize not in ("each", "joint"):
         raise ValueError(f"normalize must be 'each' or 'joint'; got {normalize!r}")
     n, c, kh, kw = w.shape

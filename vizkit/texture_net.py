@@ -3,8 +3,8 @@
 No ImageNet weights can be downloaded offline, and a randomly initialised VGG gives colour blotches
 and speckle as a texture model. Ustyuzhaninov et al. (ICLR 2017, "What does it take to generate
 natural textures?") showed that a single layer of random filters of several sizes, rectified, already
-describes textures well through its Gram matrices. vizkit's version (measured against random VGG16,
-VGG19 and a small random multi-layer net in notebook 14's notes):
+describes textures well through its Gram matrices. vizkit's version (notebook 14 compares it with a
+randomly initialised VGG16, on measures that belong to neither network):
 
 * filters of sizes 3, 5, 7, 11 and 15, `per_size` of each, drawn from a seeded normal distribution
   and scaled to unit L2 norm each. Their mean is *not* subtracted: zero-mean filters cannot see the

@@ -22,9 +22,9 @@ approximate=True adds Krypton's two approximations:
     down to the full stride; elsewhere the map is filled bilinearly;
   projective-field thresholding (threshold=, off by default): a box stops growing at `threshold` of
     its map's side (centred on the field), so the deep layers recompute a fixed part of their maps and
-    what the occluder changes further out is dropped. On the maps measured here (fashion-cnn trained,
-    whose deep maps are 7 x 7 and 3 x 3; VGG16 and AlexNet with random weights) it cost more SSIM than
-    drill-down for the same time, hence off; on a large trained network try 0.5.
+    what the occluder changes further out is dropped. Off by default: on fashion-cnn, whose deep maps are
+    7 x 7 and 3 x 3, it changes the map a lot (tests/test_incremental.py); benchmarks/occlusion.py --sweep
+    compares it with drill-down on any network (on a large trained one, try 0.5).
 """
 
 from __future__ import annotations
@@ -333,36 +333,6 @@ class Incremental:
         ref, got = run(net, y), self.run(np.array([top]), np.array([left]))
         if got.shape != ref.shape or not torch.allclose(got, ref, rtol=1e-3, atol=1e-4 * float(ref.abs().max())):
             raise NotAChain("its output on an occluded copy differs from the layer-by-layer computation")
-
-    def cost(self, top: np.ndarray, left: np.ndarray, batch_size: int, threshold: float | None = None) -> float:
-        """Multiply-adds of the conv and linear layers for these positions in batches of batch_size (in the
-        engine's order), as a fraction of brute force's: the bound on the speed-up."""
-        order = self.order(top, left, threshold)
-        top, left = top[order], left[order]
-        full = sum(_macs(s, s.out_shape[2:]) for s in self.steps)
-        spent = 0.0
-        for start in range(0, len(top), batch_size):
-            boxes = {i: (r, c) for i, r, c in self.boxes(top[start:start + batch_size],
-                                                          left[start:start + batch_size], threshold)}
-            t = top[start:start + batch_size]
-            for i, s in enumerate(self.steps):
-                if i in boxes:
-                    (r, c) = boxes[i]
-                    spent += len(t) * _macs(s, (max(1, int((r[1] - r[0]).max())), max(1, int((c[1] - c[0]).max()))))
-                elif i >= self.incremental:
-                    spent += len(t) * _macs(s, s.out_shape[2:])
-        return spent / (full * len(top))
-
-
-def _macs(step: Step, size) -> float:
-    """Multiply-adds of one conv or linear step for one image, size its output's (h, w) (other layers: 0)."""
-    m = step.module
-    if isinstance(m, nn.Linear):
-        return m.in_features * m.out_features
-    if not isinstance(m, nn.Conv2d):
-        return 0.0
-    k = m.kernel_size
-    return size[0] * size[1] * m.out_channels * (m.in_channels // m.groups) * k[0] * k[1]
 
 
 # --------------------------------------------------------------------------- adaptive drill-down

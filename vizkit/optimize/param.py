@@ -39,8 +39,8 @@ class Pixels:
 
 class Sigmoid:
     """An image sigmoid(u) whose logits u are the parameters: always inside (0, 1), with nothing to clip.
-    Clipping after each step breaks L-BFGS's memory of past steps (texture synthesis measured a final
-    loss 2,500 times higher), so texture and style use this."""
+    Clipping after each step breaks L-BFGS's memory of past steps (they no longer describe the function it
+    steps on), so texture and style use this."""
 
     def __init__(self, image: torch.Tensor, margin: float = 0.01):
         x = image.detach().clamp(margin, 1 - margin)

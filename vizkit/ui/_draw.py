@@ -1,5 +1,5 @@
-"""Views composed with numpy and PIL: they redraw in a few milliseconds, where matplotlib spends about a
-millisecond on every text label (a grid of 64 numbered tiles: ~100 ms)."""
+"""Views composed with numpy and PIL, for the panels' pictures that change with every slider move (matplotlib
+lays out every text label it draws; benchmarks/panel_render.py times each panel's redraw)."""
 
 from __future__ import annotations
 

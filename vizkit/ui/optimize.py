@@ -9,6 +9,7 @@ import copy
 import io
 import threading
 import time
+from collections.abc import Mapping
 
 import ipywidgets as widgets
 import numpy as np
@@ -17,7 +18,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 from torch import nn
 
-from .._check import integer
+from .._check import integer, number
 from ..hooks import layers_of_type, resolve_target
 from ..measure import pixel_correlation
 from ..nets import Net
@@ -176,17 +177,25 @@ class OptimizePanel(Panel):
 
 class InversionPanel(OptimizePanel):
     """Reconstruct an image from one layer's features (vk.invert): the original, the reconstruction, and
-    the loss terms as the optimisation went. Weight C and the two priors can be changed or switched off."""
+    the loss terms as the optimisation went. Weight C and the two priors can be changed or switched off.
 
-    def __init__(self, net, images: dict, layers: list[str] | None = None, steps: int = 200, every: int = 10):
+    weights: C for every layer (one number), or layer -> C (others 100): the slider moves to the layer's C when
+    the layer changes; lrs: Adam's step size, one number or layer -> lr (others 0.05)."""
+
+    def __init__(self, net, images: dict, layers: list[str] | None = None, steps: int = 200, every: int = 10,
+                 weights: float | Mapping[str, float] = 100.0, lrs: float | Mapping[str, float] = 0.05):
         super().__init__(steps, every)
         self.net = check_net(net, "InversionPanel")
         self.inputs = model_inputs(net, images, "InversionPanel")
         layers = check_layers(net, layers, "InversionPanel") if layers is not None else list(net.layers)
+        self.weights = per_layer(weights, layers, "weights", 100.0, low=0.0)
+        self.lrs = per_layer(lrs, layers, "lrs", 0.05, low=0.0)
         self.image = widgets.Dropdown(options=list(self.inputs), description="image")
         self.layer = widgets.Dropdown(options=layers, description="layer")
-        self.weight = widgets.FloatLogSlider(100.0, base=10, min=0, max=4, step=0.5, description="weight C",
-                                             continuous_update=False)
+        self.weight = widgets.FloatLogSlider(self.weights[layers[0]], base=10, min=0, max=4, step=0.5,
+                                             description="weight C", continuous_update=False)
+        self.layer.observe(self._guard(lambda change: setattr(self.weight, "value", self.weights[change["new"]])),
+                           "value")
         self.tv = widgets.FloatLogSlider(1.0, base=10, min=-2, max=2, step=0.5, description="λ TV",
                                          continuous_update=False)
         self.use_tv = widgets.Checkbox(True, description="total variation")
@@ -203,7 +212,8 @@ class InversionPanel(OptimizePanel):
 
     def compute(self, net, callback):
         return invert(net, self.inputs[self.image.value], self.layer.value, steps=self.steps.value,
-                      weight=self.weight.value, lambda_tv=self.tv.value if self.use_tv.value else 0.0,
+                      lr=self.lrs[self.layer.value], weight=self.weight.value,
+                      lambda_tv=self.tv.value if self.use_tv.value else 0.0,
                       lambda_alpha=1.0 if self.use_alpha.value else 0.0, callback=callback, every=self.every,
                       progress=False)
 
@@ -226,6 +236,19 @@ class InversionPanel(OptimizePanel):
         self.message.value = (f"pixel correlation with the original {corr:.3f}; feature error "
                               f"{result.terms[f'features {self.layer.value}'][-1]:.4f}; {result.seconds:.1f} s")
         self.show_preview(result.image)
+
+
+def per_layer(value: float | Mapping[str, float], layers: list[str], name: str, default: float,
+              low: float) -> dict[str, float]:
+    """layer -> a positive number, from one number for all or a dict (layers it leaves out get default)."""
+    if isinstance(value, Mapping):
+        unknown = [k for k in value if k not in layers]
+        if unknown:
+            raise KeyError(f"InversionPanel: {name} names {unknown[0]!r}, not one of the panel's layers {layers}")
+        return {layer: number(value.get(layer, default), f"{name}[{layer!r}]", low, open_low=True)
+                for layer in layers}
+    v = number(value, name, low, open_low=True)
+    return dict.fromkeys(layers, v)
 
 
 class FilterPanel(OptimizePanel):
