@@ -101,3 +101,14 @@ def test_mean_crop_averages_the_crops_inside_their_images(fashion, fashion_test)
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: nanmean warns, mean_crop does not
             expected = np.nanmean(crops, 0)
         np.testing.assert_allclose(tp.mean_crop(ch), expected, rtol=1e-6, equal_nan=True)
+
+
+def test_top_patches_reports_progress_to_a_callback(fashion, fashion_test):
+    calls = []
+    data = fashion_test.subset(700)
+    found = vk.top_patches(fashion, data, "conv2", k=3, batch_size=256, progress=False,
+                           callback=lambda done, total: calls.append((done, total)))
+    assert calls == [(256, 700), (512, 700), (700, 700)]
+    assert torch.equal(found.values, vk.top_patches(fashion, data, "conv2", k=3, progress=False).values)
+    with pytest.raises(TypeError, match="callback"):
+        vk.top_patches(fashion, data, "conv2", callback="print")

@@ -11,7 +11,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import _check
-from .._types import Features, ImageLike, Images, PathLike
+from .._types import Callback, Features, ImageLike, Images, PathLike
 from ..hooks import preserved, record, resolve
 from ._inputs import input_batches
 
@@ -69,11 +69,12 @@ def _data_digest(images: Images) -> str:
                      "for other datasets pass cache='a-name-for-this-dataset'")
 
 
-def layer_outputs(net: Net, images: Images, layer: str, batch_size: int = 256, progress: bool = True, desc: str = ""):
+def layer_outputs(net: Net, images: Images, layer: str, batch_size: int = 256, progress: bool = True, desc: str = "",
+                  callback: Callback | None = None):
     """Yield one layer's output for each batch of images, stopping each forward pass at the layer.
 
     Forward passes run under no_grad; the caller's grad mode is untouched between batches, and
-    the model is left as found (also if the caller stops early).
+    the model is left as found (also if the caller stops early). callback(images done, total) after each batch.
     """
     resolve(net, one_layer(layer))
     batch_size = _check.integer(batch_size, "batch_size", 1)
@@ -90,6 +91,8 @@ def layer_outputs(net: Net, images: Images, layer: str, batch_size: int = 256, p
                                           f"(are the model's weights finite?)")
                 seen += len(x)
                 bar.update(len(x))
+                if callback is not None:
+                    callback(seen, bar.total)
                 yield out[layer]
         finally:
             bar.close()

@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .. import _check
-from .._types import Images
+from .._types import Callback, Images
 from .features import _count, flag, layer_outputs, one_layer
 from .receptive import RF, receptive_field
 
@@ -178,12 +178,15 @@ def _source(images: Images) -> tuple[Dataset | None, torch.Tensor]:
 
 
 def top_patches(net: Net, images: Images, layer: str, k: int = 9, batch_size: int = 256,
-                progress: bool = True) -> TopPatches:
+                progress: bool = True, callback: Callback | None = None) -> TopPatches:
     """For each channel of a conv layer, the k images whose strongest position is highest.
 
     images: a Dataset of ([0, 1] image, label) (a Subset keeps its parent's indices), a DataLoader
     or a (N, C, H, W) model input. One streaming pass; memory O(k x channels) beyond a batch.
+    callback(images done, total), if given, runs after each batch (a panel's progress bar).
     """
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a function (done, total) or None; got {callback!r}")
     k = _check.integer(k, "k", 1)
     batch_size = _check.integer(batch_size, "batch_size", 1)
     progress = flag(progress, "progress")
@@ -195,7 +198,7 @@ def top_patches(net: Net, images: Images, layer: str, k: int = 9, batch_size: in
     rf = receptive_field(net, layer)
     best: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
     seen = 0
-    for a in layer_outputs(net, images, layer, batch_size, progress, desc=f"top patches {layer}"):
+    for a in layer_outputs(net, images, layer, batch_size, progress, desc=f"top patches {layer}", callback=callback):
         if a.dim() != 4:
             raise ValueError(f"layer {layer!r} gives {tuple(a.shape[1:])} outputs, not maps; "
                              "top_patches needs a convolutional layer")

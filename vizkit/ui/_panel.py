@@ -5,10 +5,8 @@ from __future__ import annotations
 import functools
 import html
 import io
-import math
 import time
 from collections.abc import Mapping
-from typing import Protocol, cast
 
 import ipywidgets as widgets
 import numpy as np
@@ -20,7 +18,7 @@ from PIL import Image, ImageDraw
 from .._check import integer, pixels, shown
 from ..data import open_image
 from ..hooks import resolve, resolve_layers
-from ..inspect import TopPatches, activations, top_patches
+from ..inspect import activations
 from ..nets import check_net
 from ..plot import canvas_png, to_png
 from . import _draw
@@ -368,40 +366,6 @@ def dataset_panel(net, dataset, layers, k, batch_size, owner: str) -> tuple[list
     layers = check_layers(net, layers, owner, "conv layer")
     map_layers(net, net.normalize(image[None]), layers, owner)
     return (layers, *check_k(k, batch_size, len(dataset)))
-
-
-class _TensorsDataset(Protocol):
-    """A dataset whose items come at once from .tensors (FashionMNIST, vk.ImageFolder)."""
-
-    def tensors(self, indices: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]: ...
-
-
-class _Shard(torch.utils.data.Subset):
-    """Items range(start, stop) of a dataset that has .tensors (FashionMNIST): batches come from it at once."""
-
-    indices: range  # search_patches makes each shard from a range
-
-    def tensors(self, indices=None):
-        idx = torch.arange(self.indices.start, self.indices.stop)
-        # search_patches makes shards only of a dataset with a callable .tensors
-        return cast(_TensorsDataset, self.dataset).tensors(idx if indices is None else idx[indices])
-
-
-def search_patches(net, dataset, layer: str, k: int, batch_size: int, update, shards: int = 10) -> TopPatches:
-    """vk.top_patches over a dataset, searched in about `shards` runs of whole batches and merged (the same result),
-    calling update(images done, total) after each: a progress bar the panel shows (tqdm's, in a callback, goes
-    nowhere)."""
-    n = len(dataset)
-    step = batch_size * max(1, math.ceil(n / batch_size / shards))
-    shard = _Shard if callable(getattr(dataset, "tensors", None)) else torch.utils.data.Subset
-    found = None
-    for start in range(0, n, step):
-        part = top_patches(net, shard(dataset, range(start, min(start + step, n))), layer, k=k,
-                           batch_size=batch_size, progress=False)
-        found = part if found is None else found.merge(part)
-        update(min(start + step, n), n)
-    assert found is not None  # n >= 1: the panels check k in 1..len(dataset) first
-    return found
 
 
 def check_k(k, batch_size, n: int) -> tuple[int, int]:

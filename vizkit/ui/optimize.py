@@ -20,11 +20,12 @@ from torch import nn
 
 from .._check import integer, number
 from ..hooks import layers_of_type, resolve_target
+from ..inspect import top_patches
 from ..measure import pixel_correlation
 from ..nets import Net
 from ..optimize import invert, visualize_class, visualize_filter
 from ..plot import patch_mosaic, show_image
-from ._panel import Panel, check_layers, check_net, dataset_panel, model_inputs, png_size, search_patches
+from ._panel import Panel, check_layers, check_net, dataset_panel, model_inputs, png_size
 
 
 class _Stopped(Exception):
@@ -273,7 +274,8 @@ class FilterPanel(OptimizePanel):
         """The layer's TopPatches in the dataset (searched once)."""
         if layer not in self._tops:
             update = self._busy(f"searching {len(self.dataset):,} images for {layer}'s top patches")
-            self._tops[layer] = search_patches(self.net, self.dataset, layer, self.k, 256, update)
+            self._tops[layer] = top_patches(self.net, self.dataset, layer, k=self.k, batch_size=256,
+                                            progress=False, callback=update)
             self._idle()
         return self._tops[layer]
 

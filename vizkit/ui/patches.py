@@ -6,10 +6,10 @@ import ipywidgets as widgets
 from torch import nn
 
 from ..hooks import layers_of_type
-from ..inspect import activations, receptive_field
+from ..inspect import activations, receptive_field, top_patches
 from ..plot import patch_mosaic  # patch_mosaic moved to plot; still importable from here
 from ._draw import RED, colours, enlarge, fit, paste, pixels, png, sheet, text, width
-from ._panel import Panel, check_layers, check_net, dataset_panel, map_layers, model_inputs, search_patches
+from ._panel import Panel, check_layers, check_net, dataset_panel, map_layers, model_inputs
 
 POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d)
 
@@ -109,7 +109,8 @@ class PatchesPanel(Panel):
         layer = layer or self.layer.value
         if layer not in self._results:
             update = self._busy(f"searching {len(self.dataset):,} images for the top patches of {layer}")
-            self._results[layer] = search_patches(self.net, self.dataset, layer, self.k, self.batch_size, update)
+            self._results[layer] = top_patches(self.net, self.dataset, layer, k=self.k, batch_size=self.batch_size,
+                                            progress=False, callback=update)
         return self._results[layer]
 
     def _on_layer(self, change):

@@ -11,11 +11,11 @@ from torch import nn
 
 from ..attribute import backprop, deconvnet, guided_backprop
 from ..hooks import layers_of_type
-from ..inspect import activations, receptive_field
+from ..inspect import activations, receptive_field, top_patches
 from ..inspect.patches import crop_box
 from ..plot import patch_mosaic, projection_rgb
 from ._draw import above, text
-from ._panel import Panel, check_layers, check_net, dataset_panel, map_layers, model_inputs, search_patches
+from ._panel import Panel, check_layers, check_net, dataset_panel, map_layers, model_inputs
 
 METHODS = {"deconvnet": deconvnet, "backprop": backprop, "guided backprop": guided_backprop}
 MAP_TYPES = (nn.Conv2d, nn.MaxPool2d)
@@ -133,7 +133,8 @@ class TopProjectionsPanel(Panel):
         layer = layer or self.layer.value
         if layer not in self._tops:
             update = self._busy(f"searching {len(self.dataset):,} images for the top patches of {layer}")
-            self._tops[layer] = search_patches(self.net, self.dataset, layer, self.k, self.batch_size, update)
+            self._tops[layer] = top_patches(self.net, self.dataset, layer, k=self.k, batch_size=self.batch_size,
+                                            progress=False, callback=update)
         return self._tops[layer]
 
     def crops(self, layer: str | None = None, channel: int | None = None) -> tuple[np.ndarray, np.ndarray]:
