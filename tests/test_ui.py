@@ -190,7 +190,7 @@ def test_patches_panel(fashion, fashion_test, monkeypatch):
     panel.layer.value = "conv3"
     assert panel.channel.max == 127
     calls = []
-    monkeypatch.setattr("vizkit.ui.patches.top_patches", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr("vizkit.ui._panel.top_patches", lambda *a, **k: calls.append(a))
     for value in (3, 4):
         before = panel.png()
         panel.channel.value = value

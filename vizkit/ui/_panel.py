@@ -17,9 +17,9 @@ from PIL import Image, ImageDraw
 
 from .._check import integer, pixels, shown
 from ..data import open_image
-from ..hooks import resolve, resolve_layers
-from ..inspect import activations
-from ..nets import check_net
+from ..hooks import layers_of_type, resolve, resolve_layers
+from ..inspect import TopPatches, activations, top_patches
+from ..nets import Net, check_net
 from ..plot import canvas_png, to_png
 from . import _draw
 
@@ -154,6 +154,19 @@ class Panel:
         img = Image.frombuffer("RGBA", (w, h), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB")
         write(ImageDraw.Draw(img, "RGBA"))
         self._picture(_draw.png(img))
+
+    def _wire(self, recompute: tuple, redraw: tuple) -> None:
+        """Controls that change what is computed call self._on_layer, those that change only the view redraw;
+        then the first view is drawn."""
+        for w in recompute:
+            w.observe(self._guard(self._on_layer), "value")
+        for w in redraw:
+            w.observe(self._guard(lambda change: self._timed_render()), "value")
+        self._guard(self._on_layer)(None)
+
+    def _on_layer(self, change) -> None:  # overridden by the panels that _wire
+        """A control that changes what is computed moved: recompute what is needed and redraw."""
+        self._timed_render()
 
     def _timed_render(self) -> None:
         start = time.perf_counter()
@@ -366,6 +379,46 @@ def dataset_panel(net, dataset, layers, k, batch_size, owner: str) -> tuple[list
     layers = check_layers(net, layers, owner, "conv layer")
     map_layers(net, net.normalize(image[None]), layers, owner)
     return (layers, *check_k(k, batch_size, len(dataset)))
+
+
+def images_and_layers(net, images, layers, types: tuple, owner: str) -> tuple[Net, dict, dict, list[str]]:
+    """(net, model inputs, images, layers) of a panel over a few images: the given layers checked, or else the net's
+    layers of these module types (a ValueError if it has none)."""
+    net = check_net(net, owner)
+    inputs = model_inputs(net, images, owner)
+    layers = check_layers(net, layers, owner) if layers is not None else layers_of_type(net, types)
+    if not layers:
+        kinds = " or ".join(sorted({t.__name__ for t in types}))
+        raise ValueError(f"{owner}: {net.name} has no layers of the kinds it shows ({kinds}); pass layers=[...] "
+                         "with layers that give feature maps")
+    return net, inputs, dict(images), layers
+
+
+class TopPatchesPanel(Panel):
+    """A layer menu and a channel slider over the top-k patches of a dataset: each layer is searched once, on first
+    use, with the panel's progress bar; subclasses draw a channel's patches."""
+
+    def _search(self, net, dataset, layers, k: int, batch_size: int, owner: str, continuous: bool = True) -> None:
+        layers, self.k, self.batch_size = dataset_panel(net, dataset, layers, k, batch_size, owner)
+        self.net, self.dataset = net, dataset
+        self._tops: dict = {}
+        self.layer = widgets.Dropdown(options=list(layers), description="layer")
+        self.channel = widgets.IntSlider(0, 0, 1, description="channel", continuous_update=continuous)
+        self._layout(widgets.HBox([self.layer, self.channel]))
+        self._wire((self.layer,), (self.channel,))
+
+    def top(self, layer: str | None = None) -> TopPatches:
+        """The TopPatches of a layer (the shown one by default), searched on first use."""
+        layer = layer or self.layer.value
+        if layer not in self._tops:
+            update = self._busy(f"searching {len(self.dataset):,} images for the top patches of {layer}")
+            self._tops[layer] = top_patches(self.net, self.dataset, layer, k=self.k, batch_size=self.batch_size,
+                                            progress=False, callback=update)
+        return self._tops[layer]
+
+    def _on_layer(self, change) -> None:
+        self._set_max(self.channel, self.top().values.shape[0] - 1)
+        self._timed_render()
 
 
 def check_k(k, batch_size, n: int) -> tuple[int, int]:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import ipywidgets as widgets
 from torch import nn
 
-from ..hooks import layers_of_type
-from ..inspect import activations, receptive_field, top_patches
+from ..inspect import TopPatches, activations, receptive_field
 from ..plot import patch_mosaic  # patch_mosaic moved to plot; still importable from here
 from ._draw import RED, colours, enlarge, fit, paste, pixels, png, sheet, text, width
-from ._panel import Panel, check_layers, check_net, dataset_panel, map_layers, model_inputs
+from ._panel import Panel, TopPatchesPanel, images_and_layers, map_layers
 
 POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d)
 
@@ -21,14 +20,8 @@ class FieldPanel(Panel):
 
     def __init__(self, net, images: dict, layers: list[str] | None = None):
         super().__init__()
-        self.net = check_net(net, "FieldPanel")
-        self._inputs = model_inputs(net, images, "FieldPanel")
-        self.images = dict(images)
-        if layers is not None:
-            layers = check_layers(net, layers, "FieldPanel")
-        layers = layers or layers_of_type(net, (nn.Conv2d, *POOLS))
-        if not layers:
-            raise ValueError(f"{net.name} has no conv or pooling layers; pass layers=[...] with map-shaped layers")
+        self.net, self._inputs, self.images, layers = images_and_layers(net, images, layers, (nn.Conv2d, *POOLS),
+                                                                        "FieldPanel")
         first = next(iter(self._inputs.values()))
         self._maps: dict[str, dict] = {next(iter(self._inputs)): dict(picture=net.deprocess(first),
                                                                      maps=map_layers(net, first, layers, "FieldPanel"))}
@@ -39,11 +32,7 @@ class FieldPanel(Panel):
         self.x = widgets.IntSlider(0, 0, 1, description="x")
         self.caption = widgets.HTML()
         self._layout(widgets.HBox([self.image, self.layer]), widgets.HBox([self.y, self.x]), below=[self.caption])
-        self.layer.observe(self._guard(self._on_layer), "value")
-        self.image.observe(self._guard(self._on_layer), "value")
-        for w in (self.y, self.x):
-            w.observe(self._guard(lambda change: self._timed_render()), "value")
-        self._guard(self._on_layer)(None)
+        self._wire((self.layer, self.image), (self.y, self.x))
 
     def _state(self):
         name = self.image.value
@@ -88,35 +77,17 @@ class FieldPanel(Panel):
         self._idle()
 
 
-class PatchesPanel(Panel):
+class PatchesPanel(TopPatchesPanel):
     """Layer and channel sliders over the top-k patches of a dataset; each layer is searched once
     (with a progress bar) and cached, so moving the channel only redraws."""
 
     def __init__(self, net, dataset, layers: list[str], k: int = 9, batch_size: int = 256):
         super().__init__()
-        layers, self.k, self.batch_size = dataset_panel(net, dataset, layers, k, batch_size, "PatchesPanel")
-        self.net, self.dataset = net, dataset
-        self._results: dict = {}
-        self.layer = widgets.Dropdown(options=list(layers), description="layer")
-        self.channel = widgets.IntSlider(0, 0, 1, description="channel")
-        self._layout(widgets.HBox([self.layer, self.channel]))
-        self.layer.observe(self._guard(self._on_layer), "value")
-        self.channel.observe(self._guard(lambda change: self._timed_render()), "value")
-        self._guard(self._on_layer)(None)
+        self._search(net, dataset, layers, k, batch_size, "PatchesPanel")
 
-    def result(self, layer: str | None = None):
+    def result(self, layer: str | None = None) -> TopPatches:
         """The TopPatches of a layer (searched on first use, with a progress bar)."""
-        layer = layer or self.layer.value
-        if layer not in self._results:
-            update = self._busy(f"searching {len(self.dataset):,} images for the top patches of {layer}")
-            self._results[layer] = top_patches(self.net, self.dataset, layer, k=self.k, batch_size=self.batch_size,
-                                            progress=False, callback=update)
-        return self._results[layer]
-
-    def _on_layer(self, change):
-        c = self.result().values.shape[0]
-        self._set_max(self.channel, c - 1)
-        self._timed_render()
+        return self.top(layer)
 
     def render(self) -> None:
         """The k crops of the chosen channel, best first, as one image."""

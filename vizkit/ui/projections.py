@@ -10,12 +10,11 @@ from matplotlib.patches import Rectangle
 from torch import nn
 
 from ..attribute import backprop, deconvnet, guided_backprop
-from ..hooks import layers_of_type
-from ..inspect import activations, receptive_field, top_patches
+from ..inspect import activations, receptive_field
 from ..inspect.patches import crop_box
 from ..plot import patch_mosaic, projection_rgb
 from ._draw import above, text
-from ._panel import Panel, check_layers, check_net, dataset_panel, map_layers, model_inputs
+from ._panel import Panel, TopPatchesPanel, images_and_layers, map_layers
 
 METHODS = {"deconvnet": deconvnet, "backprop": backprop, "guided backprop": guided_backprop}
 MAP_TYPES = (nn.Conv2d, nn.MaxPool2d)
@@ -29,14 +28,8 @@ class ProjectionPanel(Panel):
 
     def __init__(self, net, images: dict, layers: list[str] | None = None):
         super().__init__()
-        self.net = check_net(net, "ProjectionPanel")
-        self._inputs = model_inputs(net, images, "ProjectionPanel")
-        self.images = dict(images)
-        if layers is not None:
-            layers = check_layers(net, layers, "ProjectionPanel")
-        layers = layers or layers_of_type(net, MAP_TYPES)
-        if not layers:
-            raise ValueError(f"{net.name} has no conv or max-pool layers to project from")
+        self.net, self._inputs, self.images, layers = images_and_layers(net, images, layers, MAP_TYPES,
+                                                                        "ProjectionPanel")
         first = next(iter(self._inputs))
         self._maps: dict = {first: map_layers(net, self._inputs[first], layers, "ProjectionPanel")}
         self._done: dict = {}
@@ -47,11 +40,7 @@ class ProjectionPanel(Panel):
         self.show = widgets.ToggleButtons(options=["side by side", *METHODS], description="show")
         self.caption = widgets.HTML()
         self._layout(widgets.HBox([self.image, self.layer, self.channel]), self.show, below=[self.caption])
-        for w in (self.image, self.layer):
-            w.observe(self._guard(self._on_layer), "value")
-        for w in (self.channel, self.show):
-            w.observe(self._guard(lambda change: self._timed_render()), "value")
-        self._guard(self._on_layer)(None)
+        self._wire((self.image, self.layer), (self.channel, self.show))
 
     def _input(self):
         name = self.image.value
@@ -109,7 +98,7 @@ class ProjectionPanel(Panel):
         self._idle()
 
 
-class TopProjectionsPanel(Panel):
+class TopProjectionsPanel(TopPatchesPanel):
     """Zeiler & Fergus's figure, live: for a layer and channel, the top-k image patches of a dataset
     and, beside them, the deconvnet projection of the same unit in each image, cropped alike.
 
@@ -117,25 +106,8 @@ class TopProjectionsPanel(Panel):
 
     def __init__(self, net, dataset, layers: list[str], k: int = 9, batch_size: int = 256):
         super().__init__()
-        layers, self.k, self.batch_size = dataset_panel(net, dataset, layers, k, batch_size, "TopProjectionsPanel")
-        self.net, self.dataset = net, dataset
-        self._tops: dict = {}
         self._proj: dict = {}
-        self.layer = widgets.Dropdown(options=list(layers), description="layer")
-        self.channel = widgets.IntSlider(0, 0, 1, description="channel", continuous_update=False)
-        self._layout(widgets.HBox([self.layer, self.channel]))
-        self.layer.observe(self._guard(self._on_layer), "value")
-        self.channel.observe(self._guard(lambda change: self._timed_render()), "value")
-        self._guard(self._on_layer)(None)
-
-    def top(self, layer: str | None = None):
-        """TopPatches of a layer (searched on first use)."""
-        layer = layer or self.layer.value
-        if layer not in self._tops:
-            update = self._busy(f"searching {len(self.dataset):,} images for the top patches of {layer}")
-            self._tops[layer] = top_patches(self.net, self.dataset, layer, k=self.k, batch_size=self.batch_size,
-                                            progress=False, callback=update)
-        return self._tops[layer]
+        self._search(net, dataset, layers, k, batch_size, "TopProjectionsPanel", continuous=False)
 
     def crops(self, layer: str | None = None, channel: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(patches, projections): two (k, h, w, 3) arrays, the field crops and their deconvnet crops."""
@@ -158,9 +130,6 @@ class TopProjectionsPanel(Panel):
             self._proj[key] = (tp.crops(channel), np.stack(tiles))
         return self._proj[key]
 
-    def _on_layer(self, change):
-        self._set_max(self.channel, self.top().values.shape[0] - 1)
-        self._timed_render()
 
     def _build(self, shape):
         fig = Figure(figsize=(9, 4.9), dpi=80)
