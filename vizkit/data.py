@@ -382,7 +382,7 @@ class ImageFolder(torch.utils.data.Dataset):
             assert net is not None  # checked above: size or net is given
             self.size, self.resize = net.input_size, net.resize
         else:
-            self.size = _size_pair(size)
+            self.size = _check.pair(size, "size")
             self.resize = min(self.size)
         self.channels = (net.channels if net is not None else 3) if channels is None else \
             _check.choice(channels, "channels", [1, 3])
@@ -447,15 +447,6 @@ class ImageFolder(torch.utils.data.Dataset):
         kind = f"{len(self.classes)} classes" if self.classes else "unlabelled"
         return (f"ImageFolder({str(self.root)!r}, {len(self)} images, {kind}, {self.channels}x{self.size[0]}x"
                 f"{self.size[1]})")
-
-
-def _size_pair(size) -> tuple[int, int]:
-    """An int or an (H, W) pair of positive ints -> (H, W)."""
-    if isinstance(size, (tuple, list)) and len(size) == 2:
-        h, w = (_check.integer(s, f"size[{i}]", 1) for i, s in enumerate(size))
-        return (h, w)
-    s = _check.integer(size, "size (an int or an (H, W) pair)", 1)
-    return (s, s)
 
 
 def _check_flag(value, name: str) -> bool:
