@@ -14,6 +14,7 @@ table beside the Colab and Binder badges.
 
 import argparse
 import base64
+import html
 import io
 import os
 import re
@@ -116,6 +117,40 @@ def readme_table(repo: str) -> None:
     readme.write_text("\n".join(out) + "\n")
 
 
+def finish_bars(nb) -> int:
+    """Give each tqdm bar saved in the notebook the text of its final state; how many were changed.
+
+    A bar's plain-text form is what it showed when it appeared (0/N): viewers that draw no widgets (GitHub, an
+    untrusted JupyterLab) would show the work as never started. The saved widget state holds the bar's end (its
+    label, its count and its value): that becomes the text, without the timings (they differ on every run).
+    """
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    changed = 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            view = out.get("data", {}).get("application/vnd.jupyter.widget-view+json")
+            model = state.get(view["model_id"]) if view else None
+            if not model or model.get("model_name") != "HBoxModel":
+                continue
+            parts = [state.get(c.replace("IPY_MODEL_", ""), {}) for c in model["state"].get("children", [])]
+            if [m.get("model_name") for m in parts] != ["HTMLModel", "FloatProgressModel", "HTMLModel"]:
+                continue
+            left, bar, right = (m["state"] for m in parts)
+            total = float(bar.get("max") or 0)
+            filled = int(10 * float(bar.get("value", 0)) / total) if total > 0 else 0
+            label = html.unescape(left.get("value", "")).replace("\u2007", " ")
+            count = html.unescape(right.get("value", "")).replace("\u2007", " ").split("[")[0].rstrip()
+            out["data"]["text/plain"] = f"{label}|{'█' * filled}{' ' * (10 - filled)}|{count}"
+            changed += 1
+    return changed
+
+
+def nbformat_like(metadata: dict, outputs: list):
+    """A minimal notebook node (metadata, one code cell with these outputs), for tests of finish_bars."""
+    import nbformat
+    return nbformat.from_dict({"metadata": metadata, "cells": [{"cell_type": "code", "outputs": outputs}]})
+
+
 def run(path: Path, timeout_s: int) -> float:
     """Execute the notebook in place at its default parameters; seconds taken."""
     import nbformat
@@ -131,6 +166,7 @@ def run(path: Path, timeout_s: int) -> float:
         if env_before is not None:
             os.environ["VIZKIT_SMOKE"] = env_before
     seconds = time.monotonic() - start
+    finish_bars(nb)
     nbformat.write(nb, path)
     png = picture(nb)
     if png:

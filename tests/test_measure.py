@@ -261,3 +261,59 @@ def test_rotation_matches_against_numpy():
     assert got[:4].min() > 0.999 and got[4:].max() < 0.9
     with pytest.raises(ValueError, match="square"):
         measure.rotation_matches(torch.zeros(4, 1, 3, 5))
+
+
+# --------------------------------------------------------------------------- masks (notebook 07's claims)
+
+RNG7 = np.random.default_rng(7)
+
+
+def test_field_mask_is_the_box_clipped_to_the_image():
+    for top, left, bottom, right in [(-3, -2, 4, 5), (10, 20, 15, 25), (20, 26, 31, 40), (-9, 3, -1, 7), (2, 2, 2, 9)]:
+        mask = measure.field_mask((top, left, bottom, right), (24, 28))
+        loop = np.zeros((24, 28), dtype=bool)
+        for i in range(24):
+            for j in range(28):
+                loop[i, j] = top <= i < bottom and left <= j < right
+        assert mask.dtype == torch.bool and np.array_equal(mask.numpy(), loop)
+    assert measure.field_mask((0, 0, 3, 3), 5).shape == (5, 5)
+
+
+def test_field_mask_of_a_unit_holds_its_deconvnet_projection():
+    net = fashion_net()
+    torch.manual_seed(0)
+    x = torch.randn(1, 1, 28, 28)
+    rf = vk.receptive_field(net, "conv2")
+    projection = vk.deconvnet(net, x, "conv2", 3, (4, 9))[0, 0].abs()
+    field = measure.field_mask(rf.box(4, 9), 28)
+    assert measure.mass_share(projection, ~field) == 0.0 and 0 < int(field.sum()) < 28 * 28
+
+
+def test_field_mask_refuses_bad_boxes():
+    with pytest.raises(ValueError, match="top, left, bottom, right"):
+        measure.field_mask((0, 0, 3), 5)
+    with pytest.raises(TypeError, match="top"):
+        measure.field_mask((0.5, 0, 3, 3), 5)
+
+
+def test_outline_mask_is_the_pixels_near_both_object_and_background():
+    image = torch.zeros(1, 16, 18)
+    image[0, 4:11, 5:14] = 0.8
+    image[0, 6, 8] = 0.0          # a hole inside the object
+    image[0, 0, 17] = 0.5         # an object pixel in the corner
+    image += 0.02 * torch.from_numpy(RNG7.random((1, 16, 18))).float()
+    obj = (image.amax(0) > 0.05).numpy()
+    for width in (1, 2):
+        loop = np.zeros(obj.shape, dtype=bool)
+        for i in range(obj.shape[0]):
+            for j in range(obj.shape[1]):
+                near = obj[max(i - width, 0):i + width + 1, max(j - width, 0):j + width + 1]
+                loop[i, j] = near.any() and not near.all()
+        assert np.array_equal(measure.outline_mask(image, width).numpy(), loop)
+
+
+def test_outline_mask_of_an_empty_or_full_image_is_empty():
+    assert not measure.outline_mask(torch.zeros(1, 8, 8)).any()
+    assert not measure.outline_mask(torch.ones(3, 8, 8)).any()
+    with pytest.raises(ValueError, match="width"):
+        measure.outline_mask(torch.zeros(1, 8, 8), 0)

@@ -62,6 +62,29 @@ def test_notebooks_are_saved_with_their_outputs_and_stay_small(path):
     assert (ROOT / "docs" / "pictures" / f"{path.stem}.png").exists()
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_saved_progress_bar_is_left_at_its_start(path):
+    """A bar's text is what a reader without widgets sees: it must show where the work ended, not 0/N."""
+    nb = json.loads(path.read_text())
+    texts = ["".join(o.get("data", {}).get("text/plain", "")) for c in nb["cells"] if c["cell_type"] == "code"
+             for o in c["outputs"]]
+    stuck = [t for t in texts if re.search(r"\|\s*0/[1-9]\d*", t) or re.search(r"(?<![\d.])0%\|", t)]
+    assert not stuck, f"progress bars saved at their start: {stuck} (make outputs writes their end)"
+
+
+def test_finish_bars_writes_a_bars_end_from_the_widget_state():
+    ids = ["bar", "left", "progress", "right"]
+    state = {"bar": {"model_name": "HBoxModel", "state": {"children": [f"IPY_MODEL_{i}" for i in ids[1:]]}},
+             "left": {"model_name": "HTMLModel", "state": {"value": "object\u2007mass:\u2007100%"}},
+             "progress": {"model_name": "FloatProgressModel", "state": {"value": 30.0, "max": 30.0}},
+             "right": {"model_name": "HTMLModel", "state": {"value": "\u200730/30\u2007[00:01&lt;00:00]"}}}
+    nb = outputs.nbformat_like({"widgets": {"application/vnd.jupyter.widget-state+json": {"state": state}}}, [
+        {"data": {"text/plain": "object mass:   0%|          | 0/30", "application/vnd.jupyter.widget-view+json":
+                  {"model_id": "bar"}}}])
+    assert outputs.finish_bars(nb) == 1
+    assert nb.cells[0]["outputs"][0]["data"]["text/plain"] == "object mass: 100%|██████████| 30/30"
+
+
 def test_readme_rows_have_their_picture_and_badges():
     readme = (ROOT / "README.md").read_text()
     for path in NOTEBOOKS:

@@ -10,7 +10,7 @@ import vizkit as vk
 from vizkit.nets import texture_net
 from vizkit.optimize import objectives as obj
 from vizkit.optimize import optimize, param
-from vizkit.optimize.style import _start, grams, image_pixels
+from vizkit.optimize.style import grams, image_pixels, starting_noise
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_texture_gram_error_falls_to_a_small_fraction_of_the_noises(small_net, p
     result = vk.synthesize_texture(small_net, china, steps=40, progress=False)
     assert result.image.shape == (1, 3, 48, 48)
     assert set(result.terms) == {f"gram {n}" for n in layers}
-    noise = _start(china[None], 0)  # the noise synthesize_texture starts from
+    noise = starting_noise(china[None], 0)  # the noise synthesize_texture starts from
     before, after = gram_error(small_net, noise, china[None], layers), gram_error(small_net, result.image,
                                                                                     china[None], layers)
     for n in layers:

@@ -5,7 +5,7 @@ arrays); where a function runs the network it takes model inputs, as the techniq
 
   pictures      pixel_correlation, total_variation, wavelength, fine_detail, colour_distance,
                 spectrum_distance, largest_change, ssim
-  maps          sparsity, mass_share, negative_share, object_mask, window_coverage
+  maps          sparsity, mass_share, negative_share, object_mask, outline_mask, field_mask, window_coverage
   the network   accuracy, class_rate, flip_rate, margin, margin_gradient, feature_error, gram_errors,
                 activation_norm, activation_gain
   units         class_purity, rotation_matches
@@ -37,9 +37,10 @@ if TYPE_CHECKING:
 
 __all__ = ["pixel_correlation", "total_variation", "wavelength", "fine_detail", "colour_distance",
            "spectrum_distance", "largest_change", "ssim", "sparsity", "mass_share", "negative_share", "object_mask",
-           "window_coverage", "accuracy", "class_rate", "flip_rate", "margin", "margin_gradient", "feature_error",
-           "gram_errors", "activation_norm", "activation_gain", "class_purity", "rotation_matches",
-           "knn_agreement", "trustworthiness", "explained_variance", "filter_smoothness", "activation_stats"]
+           "outline_mask", "field_mask", "window_coverage", "accuracy", "class_rate", "flip_rate", "margin",
+           "margin_gradient", "feature_error", "gram_errors", "activation_norm", "activation_gain", "class_purity",
+           "rotation_matches", "knn_agreement", "trustworthiness", "explained_variance", "filter_smoothness",
+           "activation_stats"]
 
 ImageData = torch.Tensor | np.ndarray
 # Class labels: one index or name for every image, or one per image.
@@ -254,6 +255,29 @@ def window_coverage(mask: torch.Tensor, window: Size, stride: Size) -> torch.Ten
     return F.avg_pool2d(m[None, None].double(), win, st)[0, 0].float()
 
 
+def field_mask(box: Sequence[int], size: Size) -> torch.Tensor:
+    """(H, W) bool: the pixels of an input box (top, left, bottom, right), end-exclusive, clipped to an H x W image
+    (size an int or an (H, W) pair); with rf.box(y, x) the pixels unit (y, x) sees, so that
+    mass_share(heat, ~field_mask(rf.box(y, x), size)) is the share of a map beyond the unit's receptive field."""
+    if len(box) != 4:
+        raise ValueError(f"box must be (top, left, bottom, right); got {box!r}")
+    top, left, bottom, right = (_check.integer(v, n) for v, n in zip(box, ("top", "left", "bottom", "right")))
+    h, w = _check.pair(size, "size")
+    mask = torch.zeros(h, w, dtype=torch.bool)
+    mask[min(max(top, 0), h):max(min(bottom, h), 0), min(max(left, 0), w):max(min(right, w), 0)] = True
+    return mask
+
+
+def outline_mask(image: torch.Tensor, width: int = 1, threshold: float = 0.05) -> torch.Tensor:
+    """(H, W) bool: the pixels with both an object pixel and a background pixel (object_mask's, on a (C, H, W)
+    [0, 1] image) within `width` pixels in every direction, diagonals included: a band about 2 * width pixels wide
+    along the object's outline, half on the object and half on the background."""
+    width = _check.integer(width, "width", 1)
+    obj = object_mask(image, threshold)
+    near_background = F.max_pool2d((~obj)[None, None].float(), 2 * width + 1, 1, width)[0, 0] > 0
+    return object_mask(image, threshold, width) & near_background
+
+
 # --------------------------------------------------------------------------- the network
 
 def _labels(labels: Labels, n: int, net: Net) -> torch.Tensor:
@@ -411,4 +435,3 @@ def rotation_matches(weights: torch.Tensor) -> torch.Tensor:
         corr.fill_diagonal_(-1.0)  # a filter is not its own match
         best = torch.maximum(best, corr.max(1).values)
     return best.float()
-

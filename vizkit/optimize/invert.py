@@ -40,9 +40,10 @@ def invert(net: Net, x: ImageLike, layer: str, steps: int = 200, lr: float = 0.0
            **run: Unpack[RunOptions]) -> Result:
     """Result: an image whose `layer` features match those of x, from noise, with the image priors above.
 
-    weight is C. With C = 1 the priors win on fashion-cnn's small images (relu1 comes back at a pixel
-    correlation of 0.8); C = 100 brings the feature error down to a few per cent while the priors still
-    shape what the layer leaves open. lambda_alpha = 0 or lambda_tv = 0 drops a prior; the exponents are
+    weight is C, to choose per layer as Mahendran and Vedaldi did (larger for shallow layers): with C = 1 the
+    priors win on fashion-cnn's small images; notebook 09 takes C = 1000 up to pool2, where the reconstruction
+    is then a near copy, and 100 for the deep layers, whose features it still matches to within a few per cent
+    while the priors shape what they leave open. lambda_alpha = 0 or lambda_tv = 0 drops a prior; the exponents are
     Mahendran and Vedaldi's, ALPHA = 6 and BETA = 2. run: seed (of the starting noise), every, callback, progress.
     Result.terms holds the per-step feature error and both priors.
     init: a (1, C, H, W) [0, 1] image to start from instead of noise.

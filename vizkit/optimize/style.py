@@ -96,7 +96,7 @@ def synthesize_texture(net: Net, texture: ImageLike, layers: str | Sequence[str]
     layers = default_layers(net, target) if layers is None else resolve_layers(net, layers, "layers")
     goals = grams(net, target, layers, "the texture")
     objective = _gram_objective(goals, _weights(layer_weights, layers))
-    start = _start(target, settings.seed) if init is None else _init(init, target)
+    start = starting_noise(target, settings.seed) if init is None else _init(init, target)
     return _run(net, objective, start, steps, optimizer, lr, settings, "texture")
 
 
@@ -134,7 +134,7 @@ def style_transfer(net: Net, content: ImageLike, style: ImageLike, steps: int = 
         grams(net, s, style_layers, "the style image"), _weights(settings.layer_weights, style_layers))
     if settings.tv_weight:
         objective = objective + settings.tv_weight * total_variation(2.0)
-    start = c if settings.init == "content" else _start(c, how.seed)
+    start = c if settings.init == "content" else starting_noise(c, how.seed)
     return _run(net, objective, start, steps, settings.optimizer, settings.lr, how, "style transfer")
 
 
@@ -195,8 +195,9 @@ def _gram_objective(goals: dict, weights: list[float]):
     return objective
 
 
-def _start(like: torch.Tensor, seed: int) -> torch.Tensor:
-    """Seeded noise in [0, 1] with like's shape: the image's mean colour plus Gaussian noise."""
+def starting_noise(like: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """(1, C, H, W) pixels in [0, 1] that texture synthesis (and style transfer from noise) start from, for a
+    (1, C, H, W) image `like`: its mean colour plus seeded Gaussian noise of standard deviation 0.2."""
     gen = torch.Generator().manual_seed(seed)
     noise = torch.randn(like.shape, generator=gen).to(like) * 0.2
     return (like.mean((2, 3), keepdim=True) + noise).clamp(0, 1)
