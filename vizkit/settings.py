@@ -105,7 +105,8 @@ AUGMENTS = (False, True, "flip", "flip+shift")
 class TrainSettings:
     """How train() trains, beyond the epochs, learning rate and weight decay: SGD with `momentum` on batches of
     batch_size; schedule "onecycle" (warm up, then anneal) or "constant"; augment False, "flip" (random horizontal
-    flips) or True / "flip+shift" (flips and shifts of up to 2 pixels)."""
+    flips) or True / "flip+shift" (flips and shifts of up to 2 pixels). With "onecycle", PyTorch's OneCycleLR
+    cycles the momentum between 0.95 and 0.85 itself, so `momentum` counts only with "constant"."""
 
     batch_size: int = 128
     momentum: float = 0.9
