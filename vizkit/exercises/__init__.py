@@ -1,0 +1,57 @@
+"""Coursework: check(name, answer) runs a student's answer on fixed small cases against vizkit's own, shows pass or
+fail per case with the relative error and, for images, a picture row (yours | reference | difference), names a
+recognised mistake, and raises AssertionError on failure, so that one call is the student's check and the grader's
+test.
+
+    from vizkit.exercises import check
+
+    def saliency(model, x, target):
+        ...                          # the student's few lines
+    check("saliency", saliency)
+
+The exercises and what each answer must do: `vizkit.exercises.EXERCISES[name].task`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .implement import EXERCISES
+from .runner import NOT_DONE, Exercise, Mistake, Report, recognise, relative_error, run_case
+
+__all__ = ["check", "EXERCISES", "Exercise", "Mistake", "Report", "relative_error", "NOT_DONE"]
+
+
+def check(name: str, answer: Callable, show: bool = True) -> Report:
+    """Run answer on the exercise's cases against vizkit's answer -> the Report (shown in a notebook when show);
+    AssertionError with the report's text when a case fails, the student's own errors included."""
+    if not isinstance(name, str) or name not in EXERCISES:
+        import difflib
+
+        close = difflib.get_close_matches(str(name), list(EXERCISES), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise KeyError(f"no exercise called {name!r}.{hint} Exercises: {', '.join(EXERCISES)}")
+    exercise = EXERCISES[name]
+    if not callable(answer):
+        raise AssertionError(f"{name}: check needs your function (the def in the cell above); got "
+                             f"{type(answer).__name__}")
+    cases = exercise.cases()
+    report = Report(exercise, [run_case(exercise, answer, case, args) for case, args in cases.items()])
+    if not report.passed and not any(r.message == NOT_DONE for r in report.results):
+        report.hint = recognise(exercise, answer, cases)
+    if show:
+        _show(report)
+    if not report.passed:
+        raise AssertionError(report.text())
+    return report
+
+
+def _show(report: Report) -> None:
+    """Display the report in a notebook (nothing outside IPython: the AssertionError carries the text)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        display(report)
