@@ -14,17 +14,35 @@ The exercises and what each answer must do: `vizkit.exercises.EXERCISES[name].ta
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
-from .implement import EXERCISES
-from .runner import NOT_DONE, Exercise, Mistake, Report, recognise, relative_error, run_case
+from .implement import IMPLEMENTS
+from .measured import FINDS, PREDICTIONS
+from .runner import (
+    NOT_DONE,
+    Exercise,
+    Find,
+    Mistake,
+    Predict,
+    Report,
+    found,
+    predicted,
+    recognise,
+    relative_error,
+    run_case,
+)
 
-__all__ = ["check", "EXERCISES", "Exercise", "Mistake", "Report", "relative_error", "NOT_DONE"]
+EXERCISES: dict[str, Exercise | Predict | Find] = dict(IMPLEMENTS)
+EXERCISES.update({p.name: p for p in PREDICTIONS})
+EXERCISES.update({f.name: f for f in FINDS})
+
+__all__ = ["check", "EXERCISES", "Exercise", "Predict", "Find", "Mistake", "Report", "relative_error", "NOT_DONE"]
 
 
-def check(name: str, answer: Callable, show: bool = True) -> Report:
-    """Run answer on the exercise's cases against vizkit's answer -> the Report (shown in a notebook when show);
-    AssertionError with the report's text when a case fails, the student's own errors included."""
+def check(name: str, answer: Any, show: bool = True) -> Report:
+    """Check an answer -> the Report (shown in a notebook when show); AssertionError with the report's text when it
+    fails, the student's own errors included. answer: the student's function (implement exercises), their number
+    or choice (predict), or the panel they set (find it with a panel)."""
     if not isinstance(name, str) or name not in EXERCISES:
         import difflib
 
@@ -32,13 +50,18 @@ def check(name: str, answer: Callable, show: bool = True) -> Report:
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise KeyError(f"no exercise called {name!r}.{hint} Exercises: {', '.join(EXERCISES)}")
     exercise = EXERCISES[name]
-    if not callable(answer):
-        raise AssertionError(f"{name}: check needs your function (the def in the cell above); got "
-                             f"{type(answer).__name__}")
-    cases = exercise.cases()
-    report = Report(exercise, [run_case(exercise, answer, case, args) for case, args in cases.items()])
-    if not report.passed and not any(r.message == NOT_DONE for r in report.results):
-        report.hint = recognise(exercise, answer, cases)
+    if isinstance(exercise, Predict):
+        report = Report(exercise, [predicted(exercise, answer)])
+    elif isinstance(exercise, Find):
+        report = Report(exercise, [found(exercise, answer)])
+    else:
+        if not callable(answer):
+            raise AssertionError(f"{name}: check needs your function (the def in the cell above); got "
+                                 f"{type(answer).__name__}")
+        cases = exercise.cases()
+        report = Report(exercise, [run_case(exercise, answer, case, args) for case, args in cases.items()])
+        if not report.passed and not any(r.message == NOT_DONE for r in report.results):
+            report.hint = recognise(exercise, answer, cases)
     if show:
         _show(report)
     if not report.passed:

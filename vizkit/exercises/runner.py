@@ -42,6 +42,38 @@ class Exercise:
 
 
 @dataclass
+class Predict:
+    """A predict-then-check exercise: the student writes a number (or one of `options`) before running anything;
+    the check measures the true value with vizkit (`measure()`, computed once) and says it. A number passes within
+    `tolerance` (relative to the measured value; 0: exactly), a choice when it is the measured one."""
+
+    name: str
+    task: str
+    measure: Callable[[], Any]
+    tolerance: float = 0.0
+    options: Sequence[str] | None = None
+    unit: str = ""
+    _value: Any = field(default=None, repr=False)
+
+    def value(self) -> Any:
+        """The measured answer (measured on first use)."""
+        if self._value is None:
+            self._value = self.measure()
+        return self._value
+
+
+@dataclass
+class Find:
+    """A find-it-with-a-panel exercise: the student sets a panel to a state that shows a claim; `judge(panel)` reads
+    the panel's current state and measures it with vizkit -> (shown, what it found)."""
+
+    name: str
+    task: str
+    panel: str  # the class name of the panel it reads (vizkit.ui)
+    judge: Callable[[Any], tuple[bool, str]]
+
+
+@dataclass
 class CaseResult:
     """One case: passed, the relative error (None when the answer could not be compared), what went wrong, and the
     two outputs when a picture row should show them."""
@@ -58,7 +90,7 @@ class CaseResult:
 class Report:
     """What check() found: one CaseResult per case and the hint of a recognised mistake, if any."""
 
-    exercise: Exercise
+    exercise: Exercise | Predict | Find
     results: list[CaseResult] = field(default_factory=list)
     hint: str = ""
     pictures: bool = True
@@ -161,6 +193,37 @@ def _agrees(exercise: Exercise, yours: Any, reference: Any) -> tuple[bool, float
     if exercise.same is not None:
         return bool(exercise.same(yours, reference)), error, ""
     return error <= exercise.tolerance, error, ""
+
+
+def predicted(exercise: Predict, answer: Any) -> CaseResult:
+    """The student's prediction against the measured value."""
+    if answer is ... or answer is None:
+        return CaseResult("your prediction", False, message="not done yet: write your prediction in the cell above")
+    truth = exercise.value()
+    if exercise.options is not None:
+        if answer not in exercise.options:
+            return CaseResult("your prediction", False, message=f"choose one of {list(exercise.options)}; you wrote "
+                                                                f"{answer!r}")
+        return CaseResult("your prediction", answer == truth,
+                          message=f"you said {answer!r}; vizkit measures {truth!r}")
+    if isinstance(answer, bool) or not isinstance(answer, (int, float, np.integer, np.floating)):
+        return CaseResult("your prediction", False, message=f"write a number; you wrote {answer!r}")
+    error = abs(float(answer) - float(truth)) / max(abs(float(truth)), 1e-12)
+    unit = f" {exercise.unit}" if exercise.unit else ""
+    return CaseResult("your prediction", error <= exercise.tolerance, error,
+                      f"you said {answer:g}{unit}; vizkit measures {truth:g}{unit}")
+
+
+def found(exercise: Find, panel: Any) -> CaseResult:
+    """The panel's current state, judged."""
+    if type(panel).__name__ != exercise.panel:
+        return CaseResult("the panel", False, message=f"give check the {exercise.panel} you set up; you gave "
+                                                      f"a {type(panel).__name__}")
+    try:
+        shown, what = exercise.judge(panel)
+    except Exception as e:  # noqa: BLE001 - a panel state the judge cannot read is the student's to change
+        return CaseResult("the panel", False, message=f"the panel's state cannot be read ({type(e).__name__}: {e})")
+    return CaseResult("the panel", bool(shown), message=what)
 
 
 def run_case(exercise: Exercise, answer: Callable, case: str, args: tuple) -> CaseResult:
