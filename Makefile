@@ -14,7 +14,7 @@ LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 # makes small-model steps 5-7x slower (benchmarks/threads.py). Passive waiting costs nothing measurable.
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: setup data lab test lint unit notebooks browser lowest weights outputs docs clean
+.PHONY: setup data lab test lint unit notebooks browser lowest weights outputs student docs clean
 
 setup: $(STAMP) data
 
@@ -23,7 +23,7 @@ $(PY):
 
 $(STAMP): $(PY) pyproject.toml Makefile etc/lab-overrides.json
 	$(PY) -m pip install -q $(TORCH_PINS)
-	$(PY) -m pip install -q -e '.[test]' $(TORCH_PINS)
+	$(PY) -m pip install -q -e '.[test,teach]' $(TORCH_PINS)
 	@# JupyterLab's news pop-up would cover the panels: no news, no update checks
 	mkdir -p $(dir $(LAB_SETTINGS)) && cp etc/lab-overrides.json $(LAB_SETTINGS)
 	@# the venv's Python kernel waits passively too, however JupyterLab or VS Code is started
@@ -76,6 +76,11 @@ weights: setup
 # README's pictures and badges; each notebook must stay under 2 MB (etc/outputs.py).
 outputs: setup
 	$(PY) etc/outputs.py
+
+# The student version of every notebook in student/ (git-ignored): nbgrader's stubs for the solutions, hidden
+# tests removed, outputs cleared (etc/student.py; docs/teaching.md says how to hand it out and grade it).
+student: setup
+	$(PY) etc/student.py
 
 # The API reference (pdoc) in docs/api/ (git-ignored); any pdoc warning fails the build.
 docs: $(STAMP)

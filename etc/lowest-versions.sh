@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Do pyproject.toml's lower bounds work? Builds a separate venv (default .venv-lowest) holding the LOWEST version
-# that each direct dependency's bound allows ([project].dependencies and the [test] extra; uv's
+# that each direct dependency's bound allows ([project].dependencies and the [test] and [teach] extras; uv's
 # --resolution lowest-direct: indirect dependencies get their newest allowed version), then runs ruff and the unit
 # tests (not tests/browser).
 #
@@ -46,7 +46,7 @@ for loc in $( (printf '%s\n' ${PIP_FIND_LINKS:-}; "$PY" -m pip config get global
 done
 
 printf '%s\n' "${TORCH_PINS[@]}" >"$VENV/torch-pins.txt"
-"$UV" pip compile --quiet pyproject.toml --extra test --resolution lowest-direct --only-binary :all: \
+"$UV" pip compile --quiet pyproject.toml --extra test --extra teach --resolution lowest-direct --only-binary :all: \
   --python "$PY" -c "$VENV/torch-pins.txt" "${INDEX_ARGS[@]}" \
   --annotation-style line --no-header -o "$VENV/lowest-requirements.txt"
 "$UV" pip install --quiet --python "$PY" --no-deps --only-binary :all: "${INDEX_ARGS[@]}" \

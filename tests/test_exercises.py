@@ -217,3 +217,16 @@ def test_find_it_with_a_panel_reads_the_panels_state(fashion, fashion_test):
     top = patches.result("conv3")
     expected = [len({int(fashion_test.labels[i]) for i in top.indices[c].tolist()}) == 1 for c in range(8)]
     assert results == expected and any(expected)
+
+
+@pytest.mark.parametrize("name", list(IMPLEMENTS))
+def test_the_hidden_cases_pass_the_reference_and_catch_the_mistakes(name):
+    exercise = IMPLEMENTS[name]
+    assert check(name, exercise.reference, show=False, hidden=True).passed
+    caught = 0
+    for mistake in exercise.mistakes:
+        try:
+            check(name, mistake.wrong, show=False, hidden=True)
+        except AssertionError:
+            caught += 1
+    assert caught >= 1, "the hidden cases catch none of the written mistakes"

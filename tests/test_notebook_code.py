@@ -14,17 +14,19 @@ PUBLIC = {"vizkit", "vizkit.ui", "vizkit.measure", "vizkit.plot", "vizkit.attrib
           "vizkit.optimize", "vizkit.attribute.scan"}  # scan: brute-force occlusion, for the one comparison needing it
 
 
-def code_cells(path: Path) -> list[tuple[int, ast.Module]]:
-    """(cell number, parsed source) of every code cell but the Colab install cell, magics turned into calls."""
+def code_cells(path: Path, answers: bool = True) -> list[tuple[int, ast.Module]]:
+    """(cell number, parsed source) of every code cell but the Colab install cell, magics turned into calls;
+    answers=False leaves out the exercises' solution cells (nbgrader's: where the student writes a function)."""
     cells = json.loads(path.read_text())["cells"]
     return [(i, ast.parse(TransformerManager().transform_cell("".join(c["source"]))))
             for i, c in enumerate(cells)
-            if c["cell_type"] == "code" and "colab-install" not in c.get("metadata", {}).get("tags", [])]
+            if c["cell_type"] == "code" and "colab-install" not in c.get("metadata", {}).get("tags", [])
+            and (answers or not c.get("metadata", {}).get("nbgrader", {}).get("solution"))]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_no_function_is_defined_in_a_cell(path):
-    found = [(i, n.name) for i, tree in code_cells(path) for n in ast.walk(tree)
+    found = [(i, n.name) for i, tree in code_cells(path, answers=False) for n in ast.walk(tree)
              if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
     assert not found, f"functions defined in cells (cell, name): {found}; a function a notebook needs lives in vizkit"
 
@@ -43,8 +45,10 @@ def test_vizkit_is_used_through_its_public_modules(path):
 
 
 def test_the_checks_see_a_definition_and_an_internal_import(tmp_path):
+    answer = {"nbgrader": {"solution": True, "grade": False, "grade_id": "a", "locked": False, "schema_version": 3}}
     nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": ["%matplotlib inline\n", "def f(x):\n",
                                                                        "    return x\n"]},
+                    {"cell_type": "code", "metadata": answer, "source": ["def gram(features):\n", "    pass\n"]},
                     {"cell_type": "code", "metadata": {}, "source": ["from vizkit.optimize.style import grams"]}]}
     path = tmp_path / "99_x.ipynb"
     path.write_text(json.dumps(nb))

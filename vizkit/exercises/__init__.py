@@ -39,10 +39,11 @@ EXERCISES.update({f.name: f for f in FINDS})
 __all__ = ["check", "EXERCISES", "Exercise", "Predict", "Find", "Mistake", "Report", "relative_error", "NOT_DONE"]
 
 
-def check(name: str, answer: Any, show: bool = True) -> Report:
+def check(name: str, answer: Any, show: bool = True, hidden: bool = False) -> Report:
     """Check an answer -> the Report (shown in a notebook when show); AssertionError with the report's text when it
     fails, the student's own errors included. answer: the student's function (implement exercises), their number
-    or choice (predict), or the panel they set (find it with a panel)."""
+    or choice (predict), or the panel they set (find it with a panel). hidden=True runs an implement exercise's
+    stricter cases (a grader's hidden tests) instead of the ones the student sees."""
     if not isinstance(name, str) or name not in EXERCISES:
         import difflib
 
@@ -58,7 +59,9 @@ def check(name: str, answer: Any, show: bool = True) -> Report:
         if not callable(answer):
             raise AssertionError(f"{name}: check needs your function (the def in the cell above); got "
                                  f"{type(answer).__name__}")
-        cases = exercise.cases()
+        if hidden and exercise.hidden is None:
+            raise ValueError(f"exercise {name!r} has no hidden cases")
+        cases = exercise.hidden() if hidden and exercise.hidden is not None else exercise.cases()
         report = Report(exercise, [run_case(exercise, answer, case, args) for case, args in cases.items()])
         if not report.passed and not any(r.message == NOT_DONE for r in report.results):
             report.hint = recognise(exercise, answer, cases)

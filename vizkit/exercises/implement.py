@@ -337,4 +337,62 @@ FGSM = Exercise(
     picture=True)
 
 
+# --------------------------------------------------------------------------- hidden cases (a grader's stricter tests)
+
+def _dead_hidden() -> dict[str, tuple]:
+    one = torch.relu(torch.randn(1, 5, 3, 3, generator=_gen(21)))
+    one[0, 2] = 0.0
+    return {"one image": (one,), "all dead": (torch.zeros(4, 3, 2, 2),)}
+
+
+def _knn_hidden() -> dict[str, tuple]:
+    f = torch.randn(12, 4, generator=_gen(22))
+    f[5] = 3 * f[2]                                          # a tie in cosine distance: the lower index first
+    return {"k = N - 1": (f, 0, 11), "a tie": (f, 7, 4)}
+
+
+def _pca_hidden() -> dict[str, tuple]:
+    wide = torch.randn(6, 9, generator=_gen(23)) * torch.arange(1.0, 10.0)
+    return {"fewer rows than columns": (wide, 3), "k = 1": (torch.randn(30, 4, generator=_gen(24)) + 7, 1)}
+
+
+def _field_hidden() -> dict[str, tuple]:
+    return {"one layer": ([(7, 2, 3)],), "large padding": ([(3, 1, 5), (3, 2, 5), (5, 3, 0)],)}
+
+
+def _unpool_hidden() -> dict[str, tuple]:
+    v, s = F.max_pool2d(torch.randn(1, 1, 4, 4, generator=_gen(25)), 4, return_indices=True)
+    w, t = F.max_pool2d(torch.randn(1, 2, 7, 5, generator=_gen(26)), 3, 2, return_indices=True)
+    return {"one pool over all": (v[0], s[0], (4, 4)), "7x5, overlapping": (w[0], t[0], (7, 5))}
+
+
+def _occlusion_hidden() -> dict[str, tuple]:
+    model = tiny_model(3, 3, seed=4)
+    x = torch.rand(1, 3, 10, 14, generator=_gen(27))
+    return {"non-square, stride = window": (model, x, 0, 5, 5, 0.2), "one position": (model, x[:, :, :, :10], 2, 10,
+                                                                                      1, 1.0)}
+
+
+def _saliency_hidden() -> dict[str, tuple]:
+    model = tiny_model(1, 4, seed=5)
+    return {"grey, 9 x 13, class 0": (model, torch.rand(1, 1, 9, 13, generator=_gen(28)), 0)}
+
+
+def _gram_hidden() -> dict[str, tuple]:
+    return {"1 x 1 maps": (torch.randn(3, 5, 1, 1, generator=_gen(29)),),
+            "one channel": (torch.randn(2, 1, 4, 4, generator=_gen(30)),)}
+
+
+def _fgsm_hidden() -> dict[str, tuple]:
+    model = tiny_model(1, 4, seed=6)
+    x = torch.rand(2, 1, 8, 8, generator=_gen(31))
+    return {"eps 0": (model, x, torch.tensor([1, 3]), 0.0), "eps 1": (model, x, torch.tensor([0, 2]), 1.0)}
+
+
+for _exercise, _hidden in ((DEAD_FILTERS, _dead_hidden), (KNN, _knn_hidden), (PCA, _pca_hidden),
+                           (RECEPTIVE_FIELD, _field_hidden), (UNPOOL, _unpool_hidden), (OCCLUSION, _occlusion_hidden),
+                           (SALIENCY, _saliency_hidden), (GRAM, _gram_hidden), (FGSM, _fgsm_hidden)):
+    _exercise.hidden = _hidden
+
+
 IMPLEMENTS = {e.name: e for e in (DEAD_FILTERS, KNN, PCA, RECEPTIVE_FIELD, UNPOOL, OCCLUSION, SALIENCY, GRAM, FGSM)}

@@ -39,6 +39,7 @@ class Exercise:
     tolerance: float = 1e-4
     same: Callable[[Any, Any], bool] | None = None
     picture: bool = False  # draw yours | reference | difference for this exercise's outputs
+    hidden: Callable[[], dict[str, tuple]] | None = None  # stricter cases for a grader's hidden tests
 
 
 @dataclass
