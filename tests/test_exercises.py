@@ -230,3 +230,23 @@ def test_the_hidden_cases_pass_the_reference_and_catch_the_mistakes(name):
         except AssertionError:
             caught += 1
     assert caught >= 1, "the hidden cases catch none of the written mistakes"
+
+
+def test_a_prediction_may_be_a_function_and_a_find_may_come_with_its_setting(fashion, fashion_test):
+    from vizkit.ui import OcclusionPanel
+
+    assert check("rf_conv3", lambda: 20, show=False).passed
+    with pytest.raises(AssertionError, match="not done yet"):
+        check("rf_conv3", not_done, show=False)
+    panel = OcclusionPanel(fashion, {"trouser": fashion_test[2][0], "boot": fashion_test[0][0]}, window=7, stride=2,
+                           fill=0.0)
+
+    def setting(p):
+        p.image.value = "boot"
+    report = check("occlusion_sandal", panel, setting, show=False)
+    assert report.passed and "read from the setting you wrote down" in report.text()
+    panel.image.value = "trouser"
+    with pytest.raises(AssertionError, match="write the setting down"):
+        check("occlusion_sandal", panel, not_done, show=False)
+    with pytest.raises(AssertionError, match="your setting raised ValueError: boom"):
+        check("occlusion_sandal", panel, raises, show=False)

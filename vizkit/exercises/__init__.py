@@ -14,8 +14,10 @@ The exercises and what each answer must do: `vizkit.exercises.EXERCISES[name].ta
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from . import lessons_attribute, lessons_inspect, lessons_optimize
 from .implement import IMPLEMENTS
 from .measured import FINDS, PREDICTIONS
 from .runner import (
@@ -35,15 +37,23 @@ from .runner import (
 EXERCISES: dict[str, Exercise | Predict | Find] = dict(IMPLEMENTS)
 EXERCISES.update({p.name: p for p in PREDICTIONS})
 EXERCISES.update({f.name: f for f in FINDS})
+for _lesson in (lessons_inspect, lessons_attribute, lessons_optimize):
+    for _exercise in (*_lesson.IMPLEMENTS, *_lesson.PREDICTIONS, *_lesson.FINDS):
+        if _exercise.name in EXERCISES:
+            raise RuntimeError(f"two exercises are called {_exercise.name!r}")  # a mistake in vizkit itself
+        EXERCISES[_exercise.name] = _exercise
 
 __all__ = ["check", "EXERCISES", "Exercise", "Predict", "Find", "Mistake", "Report", "relative_error", "NOT_DONE"]
 
 
-def check(name: str, answer: Any, show: bool = True, hidden: bool = False) -> Report:
+def check(name: str, answer: Any, setting: Callable[[Any], Any] | None = None, *, show: bool = True,
+          hidden: bool = False) -> Report:
     """Check an answer -> the Report (shown in a notebook when show); AssertionError with the report's text when it
-    fails, the student's own errors included. answer: the student's function (implement exercises), their number
-    or choice (predict), or the panel they set (find it with a panel). hidden=True runs an implement exercise's
-    stricter cases (a grader's hidden tests) instead of the ones the student sees."""
+    fails, the student's own errors included.
+
+    answer: the student's function (implement exercises); their number or choice, or a function returning it
+    (predict); or the panel they set (find it with a panel), with setting(panel), the setting they wrote down,
+    applied first. hidden=True runs an implement exercise's stricter cases (a grader's hidden tests)."""
     if not isinstance(name, str) or name not in EXERCISES:
         import difflib
 
@@ -54,7 +64,7 @@ def check(name: str, answer: Any, show: bool = True, hidden: bool = False) -> Re
     if isinstance(exercise, Predict):
         report = Report(exercise, [predicted(exercise, answer)])
     elif isinstance(exercise, Find):
-        report = Report(exercise, [found(exercise, answer)])
+        report = Report(exercise, [found(exercise, answer, setting)])
     else:
         if not callable(answer):
             raise AssertionError(f"{name}: check needs your function (the def in the cell above); got "

@@ -197,7 +197,15 @@ def _agrees(exercise: Exercise, yours: Any, reference: Any) -> tuple[bool, float
 
 
 def predicted(exercise: Predict, answer: Any) -> CaseResult:
-    """The student's prediction against the measured value."""
+    """The student's prediction (a value, or a function of no arguments that returns it) against the measured
+    value."""
+    if callable(answer):
+        try:
+            answer = answer()
+        except NotImplementedError:
+            answer = None
+        except Exception as e:  # noqa: BLE001 - the student's own error becomes the report's message
+            return CaseResult("your prediction", False, message=f"your function raised {type(e).__name__}: {e}")
     if answer is ... or answer is None:
         return CaseResult("your prediction", False, message="not done yet: write your prediction in the cell above")
     truth = exercise.value()
@@ -215,16 +223,31 @@ def predicted(exercise: Predict, answer: Any) -> CaseResult:
                       f"you said {answer:g}{unit}; vizkit measures {truth:g}{unit}")
 
 
-def found(exercise: Find, panel: Any) -> CaseResult:
-    """The panel's current state, judged."""
+def found(exercise: Find, panel: Any, setting: Callable[[Any], Any] | None = None) -> CaseResult:
+    """The panel's state, judged: after setting(panel) has set it (the setting the student wrote down, so that a
+    grader running the notebook afresh finds it too), or as the student left it with its controls."""
     if type(panel).__name__ != exercise.panel:
         return CaseResult("the panel", False, message=f"give check the {exercise.panel} you set up; you gave "
                                                       f"a {type(panel).__name__}")
+    read_from, written = "the setting you wrote down", True
+    if setting is not None:
+        try:
+            setting(panel)
+        except NotImplementedError:
+            read_from = "the panel's controls (write the setting down in the cell above, so that it is kept)"
+            written = False
+        except Exception as e:  # noqa: BLE001 - the student's own error becomes the report's message
+            return CaseResult("the panel", False, message=f"your setting raised {type(e).__name__}: {e}")
+    else:
+        read_from = "the panel's controls"
     try:
         shown, what = exercise.judge(panel)
     except Exception as e:  # noqa: BLE001 - a panel state the judge cannot read is the student's to change
         return CaseResult("the panel", False, message=f"the panel's state cannot be read ({type(e).__name__}: {e})")
-    return CaseResult("the panel", bool(shown), message=what)
+    if not shown and not written:
+        return CaseResult("the panel", False, message=f"not done yet: set the panel with its controls until it shows "
+                                                      f"it, then write the setting down in the cell above; now {what}")
+    return CaseResult("the panel", bool(shown), message=f"{what} (read from {read_from})")
 
 
 def run_case(exercise: Exercise, answer: Callable, case: str, args: tuple) -> CaseResult:
