@@ -145,6 +145,18 @@ def test_check_refuses_an_unknown_exercise_and_a_non_function():
         check("gram", "not a function")
 
 
+def test_ipython_shows_a_failed_check_as_its_message_not_vizkits_lines():
+    """The student's traceback is the report, not the frames of vizkit that raised it (a real IPython shell)."""
+    import subprocess
+    import sys
+
+    code = "from vizkit.exercises import check; check('gram', lambda f: f)"
+    out = subprocess.run([sys.executable, "-m", "IPython", "--colors=NoColor", "--quick", "-c", code],
+                         capture_output=True, text=True, timeout=120).stdout
+    assert "CheckFailed: gram: not yet (0 of 2 cases)" in out and "expected (1, 4, 4)" in out, out
+    assert "Traceback" not in out and "vizkit/exercises" not in out and "Report(" not in out, out
+
+
 def test_a_tuple_answer_is_read_as_a_tensor():
     assert check("receptive_field", lambda layers: tuple(IMPLEMENTS["receptive_field"].reference(layers).tolist()),
                  show=False).passed

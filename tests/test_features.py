@@ -98,6 +98,9 @@ def test_knn_agreement_against_sklearn():
     _, idx = nn.kneighbors(f)
     ref = np.mean([(y[[j for j in row if j != i][:10]] == y[i]).mean() for i, row in enumerate(idx)])
     assert vk.knn_agreement(f, y, k=10, metric="euclidean", chunk=64) == pytest.approx(ref)
+    # a view with negative strides (what reversing columns, or some scikit-learn outputs, give) is read the same
+    assert vk.knn_agreement(f[:, ::-1], y, k=10, metric="euclidean") == pytest.approx(ref)
+    assert vk.nearest(f[::-1], 0, k=3)[0].tolist() == vk.nearest(f[::-1].copy(), 0, k=3)[0].tolist()
 
 
 def test_embeddings():

@@ -85,3 +85,67 @@ def test_panels_reject_bad_setup(fashion, images):
         OcclusionPanel(fashion, {})
     with pytest.raises(ValueError, match="at least one conv layer"):
         TopProjectionsPanel(fashion, vk.FashionMNIST(train=False).subset(10), [])
+
+
+def test_saliency_panel_shows_the_students_saliency(fashion, images):
+    """The `saliency` exercise's function drives the panel: its map beside vizkit's, given the model frozen and
+    getting it back as it was."""
+    from vizkit.exercises.implement import IMPLEMENTS
+
+    seen = []
+
+    def yours(model, x, target):
+        seen.append((model.training, any(p.requires_grad for p in model.parameters()), target))
+        return IMPLEMENTS["saliency"].reference(model, x, target)
+
+    panel = SaliencyPanel(fashion, images, smooth=2, yours=yours)
+    assert panel.last_error is None and panel.yours_note() == "" and "not done" not in panel.message.value
+    x, t = panel._input()[0], panel.target_index()
+    maps = panel.maps()
+    assert list(maps)[-1] == "your saliency" and len(maps) == len(SaliencyPanel.METHODS) + 1
+    torch.testing.assert_close(maps["your saliency"], vk.saliency(fashion, x, t))
+    assert seen == [(False, False, t)]
+    changes(panel, lambda: setattr(panel.target, "value", "Sandal"))   # a new class: the student's map again
+    torch.testing.assert_close(panel.maps()["your saliency"], vk.saliency(fashion, x, "Sandal"))
+    assert len(seen) == 2 and seen[-1][2] == fashion.classes.index("Sandal")
+
+
+def not_done(model, x, target):
+    raise NotImplementedError
+
+
+def leaves_the_model_training(model, x, target):
+    model.train()
+    for p in model.parameters():
+        p.requires_grad_(True)
+    x = x.clone().requires_grad_(True)
+    model(x)[0, target].backward()
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("yours, message", [
+    (not_done, "your saliency is not done yet: showing vizkit's gradient"),
+    (lambda model, x, target: 1 / 0, "your saliency raised ZeroDivisionError: division by zero; showing vizkit's "
+                                     "gradient"),
+    (lambda model, x, target: torch.ones(1, 28, 28), r"your saliency returned shape (1, 28, 28); expected (28, 28)"),
+    (lambda model, x, target: torch.full((28, 28), float("nan")), "NaN"),
+    (lambda model, x, target: [[0.0]], "returned a list"),
+    (leaves_the_model_training, "not done yet"),
+])
+def test_saliency_panel_stands_in_for_a_saliency_not_done(fashion, images, yours, message):
+    before = (fashion.model.training, [p.requires_grad for p in fashion.model.parameters()],
+              [p.grad for p in fashion.model.parameters()])
+    panel = SaliencyPanel(fashion, images, smooth=2, yours=yours)
+    assert panel.last_error is None
+    maps = panel.maps()
+    assert torch.equal(maps["your saliency"], maps["gradient"])
+    assert message in panel.yours_note() and message in panel.message.value
+    assert (fashion.model.training, [p.requires_grad for p in fashion.model.parameters()],
+            [p.grad for p in fashion.model.parameters()]) == before
+    changes(panel, lambda: setattr(panel.image, "value", "Bag #18"))   # still a working panel, still saying so
+    assert message in panel.message.value
+
+
+def test_saliency_panel_refuses_a_yours_that_is_not_a_function(fashion, images):
+    with pytest.raises(TypeError, match="yours must be your saliency function"):
+        SaliencyPanel(fashion, images, smooth=2, yours="saliency")

@@ -43,7 +43,16 @@ for _lesson in (lessons_inspect, lessons_attribute, lessons_optimize):
             raise RuntimeError(f"two exercises are called {_exercise.name!r}")  # a mistake in vizkit itself
         EXERCISES[_exercise.name] = _exercise
 
-__all__ = ["check", "EXERCISES", "Exercise", "Predict", "Find", "Mistake", "Report", "relative_error", "NOT_DONE"]
+__all__ = ["check", "CheckFailed", "EXERCISES", "Exercise", "Predict", "Find", "Mistake", "Report",
+           "relative_error", "NOT_DONE"]
+
+
+class CheckFailed(AssertionError):
+    """A check that did not pass (an AssertionError, so a grader counts it as a failed test cell). IPython shows
+    only its message, not the lines of vizkit that raised it: the student's own code is where to look."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
 
 
 def check(name: str, answer: Any, setting: Callable[[Any], Any] | None = None, *, show: bool = True,
@@ -67,7 +76,7 @@ def check(name: str, answer: Any, setting: Callable[[Any], Any] | None = None, *
         report = Report(exercise, [found(exercise, answer, setting)])
     else:
         if not callable(answer):
-            raise AssertionError(f"{name}: check needs your function (the def in the cell above); got "
+            raise CheckFailed(f"{name}: check needs your function (the def in the cell above); got "
                                  f"{type(answer).__name__}")
         if hidden and exercise.hidden is None:
             raise ValueError(f"exercise {name!r} has no hidden cases")
@@ -78,7 +87,7 @@ def check(name: str, answer: Any, setting: Callable[[Any], Any] | None = None, *
     if show:
         _show(report)
     if not report.passed:
-        raise AssertionError(report.text())
+        raise CheckFailed(report.text())
     return report
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import torch
@@ -90,14 +91,27 @@ def _sandal(panel: Any) -> tuple[bool, str]:
 
 
 def _one_class_channel(panel: Any) -> tuple[bool, str]:
-    """The channel shown has top patches that all come from one class."""
+    """The channel shown has top patches that all come from one class (where the images searched hold fewer than k
+    of every class, as a small folder of photos may: all the images of that class among them)."""
     top = panel.result()
     channel = panel.channel.value
     labels = [int(panel.dataset[i][1]) for i in top.indices[channel].tolist() if i >= 0]
-    classes = sorted({panel.dataset.classes[y] for y in labels}) if hasattr(panel.dataset, "classes") else \
-        sorted(set(labels))
+    if not labels:
+        return False, f"{panel.layer.value} channel {channel} has no top patches"
+    if any(y < 0 for y in labels):
+        return False, "the images searched have no classes (an unlabelled folder): no channel can show one"
+    names = list(getattr(panel.dataset, "classes", None) or [])
+    counts = Counter(labels)
+    classes = sorted((names[y] if y < len(names) else y for y in counts), key=str)
+    most, n = counts.most_common(1)[0]
+    searched = getattr(panel.dataset, "labels", None)           # every class's count among the images searched
+    reachable = len(labels) if searched is None else min(len(labels), int(torch.as_tensor(searched).bincount().max()))
+    name = names[most] if most < len(names) else most
     if len(classes) == 1:
-        return True, f"{panel.layer.value} channel {channel}: all {len(labels)} top patches are {classes[0]!r}"
+        return True, f"{panel.layer.value} channel {channel}: all {len(labels)} top patches are {name!r}"
+    if n >= reachable:
+        return True, (f"{panel.layer.value} channel {channel}: {n} of its {len(labels)} top patches are {name!r}, as "
+                      f"many as one class has among the images searched")
     return False, f"{panel.layer.value} channel {channel}: its top patches come from {len(classes)} classes {classes}"
 
 

@@ -87,7 +87,7 @@ class CaseResult:
     reference: Any = None
 
 
-@dataclass
+@dataclass(repr=False)
 class Report:
     """What check() found: one CaseResult per case and the hint of a recognised mistake, if any."""
 
@@ -113,6 +113,9 @@ class Report:
         if self.hint:
             lines.append(f"  hint: {self.hint}")
         return "\n".join(lines)
+
+    def __repr__(self) -> str:   # what a terminal, or a notebook's plain-text view, shows
+        return self.text()
 
     def png(self) -> bytes | None:
         """A picture row for the first failing (else the first) case with image-shaped outputs, or None."""

@@ -180,7 +180,7 @@ def as_numbers(x: ImageLike, name: str) -> np.ndarray:
 
 
 def _check_features(feats: Features, name: str = "features") -> np.ndarray:
-    """(N, D) float32 features with N >= 2, D >= 1, every value finite (also after the cast to float32)."""
+    """(N, D) C-contiguous float32 features with N >= 2, D >= 1, every value finite (also after the cast to float32)."""
     f = as_numbers(feats, name)
     if f.ndim != 2:
         raise ValueError(f"{name} must be an (N, D) array; got shape {f.shape}")
@@ -194,7 +194,7 @@ def _check_features(feats: Features, name: str = "features") -> np.ndarray:
         bad = int((~np.isfinite(f32)).any(1).sum())
         big = " (some are too large for float32)" if np.isfinite(f).all() else ""
         raise ValueError(f"{name} contain NaN or infinite values (in {bad} of {len(f)} rows){big}")
-    return f32
+    return np.ascontiguousarray(f32)  # torch.from_numpy refuses negative strides (e.g. a reversed view)
 
 
 def _check_metric(metric) -> str:

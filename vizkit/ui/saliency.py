@@ -1,8 +1,10 @@
 """Panels for notebook 08: occlusion maps (Zeiler & Fergus's Fig. 7) and gradient saliency, SmoothGrad
-and Grad-CAM side by side."""
+and Grad-CAM side by side (with a student's own saliency function beside them, once it works)."""
 
 from __future__ import annotations
 
+import html
+from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
@@ -15,7 +17,7 @@ from torch import nn
 from .._check import integer, number
 from ..attribute import heat_maps
 from ..attribute.occlusion import occlusion_probs
-from ..hooks import layers_of_type, resolve, resolve_target
+from ..hooks import frozen, layers_of_type, resolve, resolve_target
 from ..inspect import activations
 from ..plot import heat_rgb, label_colors
 from ._draw import above, text
@@ -23,6 +25,7 @@ from ._panel import Panel, check_layers, check_net, map_layers, model_inputs
 
 PREDICTED = "predicted class"
 FILLS = {"dataset mean": "mean", "black": 0.0, "grey": 0.5, "white": 1.0}
+YOURS = "your saliency"
 
 
 class _ImagesPanel(Panel):
@@ -145,14 +148,26 @@ class OcclusionPanel(_ImagesPanel):
 
 class SaliencyPanel(_ImagesPanel):
     """Gradient saliency, SmoothGrad, Grad-CAM and guided Grad-CAM of one class on one image, side by
-    side. Every (image, class, layer, samples) is computed once; then it only redraws."""
+    side. Every (image, class, layer, samples) is computed once; then it only redraws.
+
+    yours: a saliency function of the coursework's `saliency` exercise, fn(model, x, target) -> (H, W) (model:
+    the net's nn.Module, in eval mode with its weights not requiring grad, and restored afterwards; x: the
+    (1, C, H, W) model input; target: a class index), shown as one more map, "your saliency". Until it works
+    (it raises NotImplementedError, fails, or returns something other than an (H, W) map of finite numbers),
+    vizkit's gradient stands in for it and the message line says why."""
 
     METHODS = ("gradient", "SmoothGrad", "Grad-CAM", "guided Grad-CAM")
 
-    def __init__(self, net, images: dict, layers: list[str] | None = None, smooth: int = 16):
+    def __init__(self, net, images: dict, layers: list[str] | None = None, smooth: int = 16,
+                 yours: Callable[..., Any] | None = None):
         super().__init__()
         self._setup_images(net, images)
         smooth = integer(smooth, "smooth (SmoothGrad's number of samples)", 2, 64)
+        if yours is not None and not callable(yours):
+            raise TypeError(f"yours must be your saliency function, fn(model, x, target) -> (H, W); got "
+                            f"{type(yours).__name__}")
+        self.yours = yours
+        self._notes: dict = {}  # the key of maps() -> why "your saliency" shows vizkit's gradient ('' if it does not)
         first = next(iter(self._checked.values()))
         if layers is not None:
             layers = check_layers(net, layers, "SaliencyPanel")
@@ -179,18 +194,51 @@ class SaliencyPanel(_ImagesPanel):
         return [n for n in names if acts[n].dim() == 3]
 
     def maps(self) -> dict:
-        """method -> (H, W) map for the current choices (cached)."""
+        """method -> (H, W) map for the current choices (cached); with `yours`, "your saliency" last."""
         t = self.target_index()
-        key = (self.image.value, t, self.layer.value, self.smooth.value)
+        key = self._key(t)
         if key not in self._maps:
             x, _ = self._input()
             self._busy("computing the maps")
-            self._maps[key] = heat_maps(self.net, x, t, self.layer.value, smooth=self.smooth.value,
-                                        methods=self.METHODS)
+            maps = heat_maps(self.net, x, t, self.layer.value, smooth=self.smooth.value, methods=self.METHODS)
+            if self.yours is not None:
+                maps[YOURS], self._notes[key] = self._your_map(self.yours, x, t, maps["gradient"])
+            self._maps[key] = maps
         return self._maps[key]
 
+    def _key(self, t: int) -> tuple:
+        return (self.image.value, t, self.layer.value, self.smooth.value)
+
+    def yours_note(self) -> str:
+        """'' when "your saliency" shows the map your function returned for the current choices; else why it
+        shows vizkit's gradient instead (also the panel's message line)."""
+        return self._notes.get(self._key(self.target_index()), "") if self.yours is not None else ""
+
+    def _your_map(self, fn: Callable[..., Any], x: torch.Tensor, t: int,
+                  gradient: torch.Tensor) -> tuple[torch.Tensor, str]:
+        """(the student's map of class t on x, '') or (vizkit's gradient, why); the model left as found."""
+        instead = "showing vizkit's gradient in its place"
+        try:
+            with frozen(self.net) as model:
+                got = fn(model, x.detach().clone(), t)
+        except NotImplementedError:
+            return gradient, f"your saliency is not done yet: {instead}"
+        except Exception as e:  # noqa: BLE001 - the student's own error is shown, and the panel still works
+            return gradient, f"your saliency raised {type(e).__name__}: {e}; {instead}"
+        if isinstance(got, np.ndarray):
+            got = torch.from_numpy(got)
+        if not isinstance(got, torch.Tensor):
+            return gradient, f"your saliency returned a {type(got).__name__}, not an (H, W) tensor; {instead}"
+        want = tuple(x.shape[2:])
+        if tuple(got.shape) != want:
+            return gradient, f"your saliency returned shape {tuple(got.shape)}; expected {want}; {instead}"
+        got = got.detach().to("cpu", torch.float32)
+        if not bool(torch.isfinite(got).all()):
+            return gradient, f"your saliency contains NaN or infinite values; {instead}"
+        return got, ""
+
     def _build(self, n: int):
-        fig = Figure(figsize=(11.2, 2.8), dpi=80)
+        fig = Figure(figsize=(2.24 * (1 + n), 2.8), dpi=80)
         axes = fig.subplots(1, 1 + n)
         h, w = self.net.input_size
         ims = [ax.imshow(np.zeros((h, w, 3)), interpolation="nearest") for ax in axes]
@@ -210,10 +258,14 @@ class SaliencyPanel(_ImagesPanel):
         name = self.net.classes[t] if t < len(self.net.classes) else f"class {t}"
         parts["images"][0].set_data(picture.repeat(3, 2) if picture.shape[2] == 1 else picture)
         titles = [f"{name} (p = {float(probs[t]):.2f})"]
+        note = self.yours_note()
         for im, (m, heat) in zip(parts["images"][1:], maps.items()):
             rgb = heat_rgb(heat)
             im.set_data(0.45 * grey + 0.55 * rgb if self.overlay.value else rgb)
-            titles.append(m + (f" (at {self.layer.value})" if "CAM" in m else ""))
+            if m == YOURS and note:
+                titles.append("gradient, for yours")
+            else:
+                titles.append(m + (f" (at {self.layer.value})" if "CAM" in m else ""))
 
         def write(draw) -> None:
             for ax, s in zip(parts["axes"], titles):
@@ -221,3 +273,5 @@ class SaliencyPanel(_ImagesPanel):
 
         self._redraw(write)
         self._idle()
+        if note:
+            self.message.value = f"<span style='color:#9a6700'>{html.escape(note, quote=False)}</span>"
