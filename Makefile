@@ -47,15 +47,17 @@ lab: setup
 	$(VENV)/bin/jupyter lab $(ROOT_FLAG) $(LAB_ARGS) notebooks/
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check vizkit tests benchmarks etc
+	$(VENV)/bin/ruff check vizkit tests benchmarks etc conftest.py
 	$(VENV)/bin/mypy
 
 # Prints line coverage per vizkit module (no threshold).
 unit: setup
-	$(PY) -m pytest -q tests --ignore=tests/browser --cov=vizkit --cov-report=term
+	$(PY) -m pytest -q tests --ignore=tests/browser --ignore=tests/student --cov=vizkit --cov-report=term
 
+# The solved course under nbval, then the student version (make student) with only its checks failing.
 notebooks: setup
 	VIZKIT_SMOKE=1 $(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks
+	$(PY) -m pytest -q tests/student
 
 # Every notebook in JupyterLab in Chromium, as a student: Run All, then every control once (SMOKE parameters).
 browser: setup

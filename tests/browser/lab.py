@@ -218,12 +218,16 @@ def run_all(page, timeout_s: float) -> float:
 
 
 def output_errors(page) -> list[str]:
-    """Tracebacks, failed widgets and widgets still loading, in the open notebook."""
-    return page.evaluate("""() => {
+    """Errors (their tracebacks), failed widgets and widgets still loading, in the open notebook.
+
+    JupyterLab renders an error output as stderr text, as it does a progress bar or a warning: an error is told
+    apart by its last line, the exception's name and message (a traceback or IPython's short form)."""
+    return page.evaluate(r"""() => {
       const nb = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
       const found = [];
-      for (const el of nb.querySelectorAll('[data-mime-type="application/vnd.jupyter.error"]'))
-        found.push('error output: ' + el.textContent.slice(0, 500));
+      const error = /Traceback \(most recent call last\)|(^|\n)([\w.]*(Error|Exception|Failed|Interrupt)): /;
+      for (const el of nb.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"]'))
+        if (error.test(el.textContent)) found.push('error output: ' + el.textContent.slice(-500));
       for (const el of nb.querySelectorAll('.jp-OutputArea-output'))
         for (const bad of ['Error displaying widget', 'Loading widget...', 'Failed to display'])
           if (el.textContent.includes(bad)) found.push(bad + ': ' + el.textContent.slice(0, 200));
@@ -397,3 +401,30 @@ def _upload_image(folder: Path) -> Path:
 
 def notebooks() -> list[str]:
     return sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+CELL = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell"
+
+
+def replace_cell_source(page, index: int, source: str) -> None:
+    """Type source into cell `index` (0-based, all cells), replacing what it holds (as a student edits it)."""
+    cell = page.locator(CELL).nth(index)
+    cell.locator(".cm-content").click()
+    page.keyboard.press("Control+a")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text(source)   # inserted as is: no auto-indent
+
+
+def run_cell(page, index: int) -> None:
+    """Run cell `index` alone (select it, Ctrl+Enter) and wait until the kernel is idle."""
+    page.locator(CELL).nth(index).locator(".jp-InputArea-prompt, .jp-InputPrompt").first.click()
+    page.keyboard.press("Control+Enter")
+    page.wait_for_timeout(200)
+    wait_idle(page, 120)
+
+
+def cell_output(page, index: int) -> tuple[str, int]:
+    """(the text of cell `index`'s outputs, how many loaded pictures they hold)."""
+    return page.locator(CELL).nth(index).evaluate("""el => [
+        [...el.querySelectorAll('.jp-OutputArea-output')].map(o => o.textContent).join('\\n'),
+        [...el.querySelectorAll('.jp-OutputArea-output img')].filter(i => i.naturalWidth > 0).length]""")

@@ -4,6 +4,7 @@ Runs with the visible SMOKE parameter (JupyterLab passes its environment to its 
 each notebook after Run All and of each panel after its controls go to tests/browser/screenshots/.
 """
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -55,3 +56,39 @@ def test_saved_notebooks_show_their_pictures_before_anything_runs(page_and_lab):
             pictures = sum(n for _, _, n in outputs)
             notes = [text for kind, text, _ in outputs if "a live panel; run the notebook to use it" in text]
             assert pictures >= 3 and notes, (name, pictures, notes)
+
+
+WRONG_SALIENCY = '''def saliency(model, x, target):
+    x = x.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(model(x)[0, target], x)
+    return grad[0].amax(0)
+'''
+RIGHT_SALIENCY = WRONG_SALIENCY.replace("grad[0].amax(0)", "grad[0].abs().amax(0)")
+
+
+def test_a_student_answers_an_exercise_wrongly_then_rightly(page_and_lab, tmp_path):
+    """The student version of notebook 08 (make student): Run All fails only in the unanswered checks; a wrong
+    saliency (the signed gradient) gets the picture row and the hint that names it, the right one passes."""
+    import subprocess
+
+    page = page_and_lab[0]
+    subprocess.run([sys.executable, str(L.NOTEBOOKS.parent / "etc" / "student.py"), "08", "--out", str(tmp_path)],
+                   check=True, capture_output=True)
+    name = "08_saliency.ipynb"
+    cells = json.loads((tmp_path / name).read_text())["cells"]
+    answer = next(i for i, c in enumerate(cells) if "".join(c["source"]).startswith("def saliency("))
+    assert cells[answer + 1]["metadata"]["nbgrader"]["grade"]   # the check cell follows its answer
+    with L.jupyter_lab(env={"VIZKIT_SMOKE": "1"}, notebooks=tmp_path) as lab:
+        L.open_notebook(page, lab, name)
+        L.run_all(page, 600)
+        errors = L.output_errors(page)   # Run All went on past each unanswered check (their raises-exception tag)
+        checks = sum(bool(c["metadata"].get("nbgrader", {}).get("grade")) for c in cells)
+        assert len(errors) == checks and all("not done yet" in e for e in errors), errors
+        for source, expected in ((WRONG_SALIENCY, "hint: your map equals the signed gradient"),
+                                 (RIGHT_SALIENCY, "saliency: passed")):
+            L.replace_cell_source(page, answer, source)
+            L.run_cell(page, answer)
+            L.run_cell(page, answer + 1)
+            L.wait_idle(page, 60)
+            text, pictures = L.cell_output(page, answer + 1)
+            assert expected in text and pictures >= 1, (text[:500], pictures)

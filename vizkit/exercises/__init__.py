@@ -77,7 +77,7 @@ def check(name: str, answer: Any, setting: Callable[[Any], Any] | None = None, *
     else:
         if not callable(answer):
             raise CheckFailed(f"{name}: check needs your function (the def in the cell above); got "
-                                 f"{type(answer).__name__}")
+                              f"{type(answer).__name__}")
         if hidden and exercise.hidden is None:
             raise ValueError(f"exercise {name!r} has no hidden cases")
         cases = exercise.hidden() if hidden and exercise.hidden is not None else exercise.cases()
