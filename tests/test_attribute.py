@@ -347,3 +347,109 @@ def test_gradients_leave_param_grads_and_the_input_alone(fresh_fashion, boot):
             f()
     assert same_state(before, model_state(net))
     assert torch.equal(x, boot) and not x.requires_grad and x.grad is None
+
+
+# --------------------------------------------------------------------------- channels-last layers, unreached layers
+
+def test_channels_last_layers_agree_with_their_channels_first_twin():
+    from test_hooks import layout_pair
+
+    net, twin, x = layout_pair()
+    for layer in ("fc", "relu"):
+        torch.testing.assert_close(vk.grad_cam(net, x, 1, layer), vk.grad_cam(twin, x, 1, layer))
+        for fn in (vk.guided_backprop, vk.backprop):
+            torch.testing.assert_close(fn(net, x, layer, 3), fn(twin, x, layer, 3))
+            torch.testing.assert_close(fn(net, x, layer, 2, (7, 4)), fn(twin, x, layer, 2, (7, 4)))
+    torch.testing.assert_close(vk.occlusion_activation(net, x, "relu", 4, 4, 2, progress=False),
+                               vk.occlusion_activation(twin, x, "relu", 4, 4, 2, progress=False))
+
+
+class PositionTable(nn.Module):
+    """SwinV2's trap: a small conv + ReLU on a constant table (no image in it), added to the class scores."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.relu = nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()
+        self.register_buffer("table", torch.randn(1, 2, 3, 3))
+        self.table_conv, self.table_relu, self.fc = nn.Conv2d(2, 4, 1), nn.ReLU(), nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(self.relu(self.conv(x)).mean((2, 3)) + self.table_relu(self.table_conv(self.table)).mean())
+
+
+@pytest.mark.filterwarnings("ignore:.*called no ReLU")
+def test_grad_cam_refuses_layers_the_image_does_not_reach_and_tokens():
+    torch.manual_seed(0)
+    net = vk.wrap(PositionTable(), input_size=8, name="table")
+    x = torch.randn(1, 3, 8, 8)
+    with pytest.raises(ValueError, match="table_relu' of table does not depend on the input image"):
+        vk.grad_cam(net, x, 0, "table_relu")
+    assert vk.grad_cam(net, x, 0, "relu").shape == (8, 8)
+
+    class Tokens(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.mlp, self.out = nn.Conv2d(3, 6, 4, stride=4), nn.Linear(6, 6), nn.Linear(6, 2)
+
+        def forward(self, x):
+            t = self.mlp(self.conv(x).flatten(2).transpose(1, 2).reshape(1, 2, 2, 6))  # (N, ?, ?, C) windows
+            return self.out(t.mean((1, 2)))
+
+    tokens = vk.wrap(Tokens(), input_size=8)
+    with pytest.raises(ValueError, match="Grad-CAM needs a layer with .* maps over the image.*not the image grid"):
+        vk.grad_cam(tokens, torch.randn(1, 3, 8, 8), 0, "mlp")
+    with pytest.raises(ValueError, match=r"not maps over the image grid, so a \(y, x\) position means nothing"):
+        vk.guided_backprop(tokens, torch.randn(1, 3, 8, 8), "mlp", 0, (1, 1))
+    assert vk.guided_backprop(tokens, torch.randn(1, 3, 8, 8), "mlp", 0).shape == (1, 3, 8, 8)
+
+
+# --------------------------------------------------------------------------- ReLU6 (MobileNetV2) takes the rules
+
+class Six(nn.Module):
+    """conv -> ReLU6 (a module, F.relu6 or F.hardtanh(0, 6)) -> conv, with weights large enough to clip at 6."""
+
+    def __init__(self, kind: str):
+        super().__init__()
+        self.kind, self.act = kind, nn.ReLU6()
+        self.conv1, self.conv2 = nn.Conv2d(3, 6, 3, padding=1), nn.Conv2d(6, 4, 3)
+        with torch.no_grad():
+            self.conv1.weight.mul_(20)
+
+    def six(self, x):
+        return {"module": self.act, "relu6": F.relu6, "hardtanh": lambda t: F.hardtanh(t, 0.0, 6.0)}[self.kind](x)
+
+    def forward(self, x):
+        return self.conv2(self.six(self.conv1(x))).mean((2, 3))
+
+
+def relu6_reference(model: Six, x, channel: int, rule: str) -> torch.Tensor:
+    """The projection of conv2's strongest unit of `channel`, by hand: the rule written out at the ReLU6."""
+    x = x.clone().requires_grad_(True)
+    a1 = model.conv1(x)
+    r = a1.clamp(0, 6).detach().requires_grad_(True)
+    a2 = model.conv2(r)
+    y, xx = divmod(int(a2[0, channel].argmax()), a2.shape[3])
+    seed = torch.zeros_like(a2)
+    seed[0, channel, y, xx] = a2[0, channel, y, xx]
+    (g,) = torch.autograd.grad(a2, r, seed)
+    g = g.clamp(min=0)
+    if rule == "guided":
+        g = g * ((a1 > 0) & (a1 < 6))
+    (out,) = torch.autograd.grad(a1, x, g)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["module", "relu6", "hardtanh"])
+def test_relu6_takes_the_guided_and_deconvnet_rules(kind):
+    torch.manual_seed(0)
+    model = Six(kind)
+    net = vk.wrap(model, input_size=10)
+    x = torch.randn(1, 3, 10, 10, generator=torch.Generator().manual_seed(3))
+    a1 = model.conv1(x)
+    assert (a1 > 6).any() and (a1 < 0).any()  # both clips act
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the rule found its ReLU6: no "plain gradient" warning
+        for rule in ("guided", "deconvnet"):
+            got = project(net, x, "conv2", 1, rule=rule)
+            torch.testing.assert_close(got, relu6_reference(model, x, 1, rule))
+    assert not torch.allclose(vk.guided_backprop(net, x, "conv2", 1), vk.backprop(net, x, "conv2", 1))

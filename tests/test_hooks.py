@@ -309,3 +309,139 @@ def test_the_activations_panel_leaves_out_modules_run_twice(resnet):
     panel = ActivationsPanel(bare, {"x": torch.rand(3, 32, 32)})
     assert panel.last_error is None and "layer1.0.conv1" in panel.map_layers and "layer1.0" in panel.map_layers
     assert not [n for n in panel.map_layers if n.endswith(".relu") and n != "relu"]
+
+
+# --------------------------------------------------------------------------- layouts: channels-last layers, layers
+# the forward never runs, layers the image never reaches (small stand-ins for ConvNeXt, GoogLeNet, Swin, SwinV2)
+
+LAYOUT_SIZE = (12, 10)  # H != W != every channel count, so no axis can pass for another
+
+
+class ChannelsLast(torch.nn.Module):
+    """A ConvNeXt-style block: conv -> permute to (N, H, W, C) -> Linear -> ReLU -> permute back -> conv -> head."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = torch.nn.Conv2d(3, 6, 3, padding=1), torch.nn.Linear(6, 5)
+        self.relu, self.head, self.out = torch.nn.ReLU(), torch.nn.Conv2d(5, 4, 3, padding=1), torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        x = self.relu(self.fc(self.conv(x).permute(0, 2, 3, 1))).permute(0, 3, 1, 2)
+        return self.out(self.head(x).mean((2, 3)))
+
+
+class ChannelsFirst(ChannelsLast):
+    """The same function with the Linear as a 1x1 convolution: every technique must agree on the two."""
+
+    def __init__(self, twin: ChannelsLast):
+        super().__init__()
+        self.load_state_dict(twin.state_dict())
+        self.fc = torch.nn.Conv2d(6, 5, 1)
+        with torch.no_grad():
+            self.fc.weight.copy_(twin.fc.weight[:, :, None, None])
+            self.fc.bias.copy_(twin.fc.bias)
+
+    def forward(self, x):
+        return self.out(self.head(self.relu(self.fc(self.conv(x)))).mean((2, 3)))
+
+
+def layout_pair(seed: int = 0):
+    """(channels-last net, its channels-first twin, an input)."""
+    torch.manual_seed(seed)
+    model = ChannelsLast()
+    nets = [vk.wrap(m, classes=["a", "b", "c"], input_size=LAYOUT_SIZE, name=name,
+                    layers={"conv": "conv", "fc": "fc", "relu": "relu", "head": "head"})
+            for m, name in ((model, "last"), (ChannelsFirst(model), "first"))]
+    return (*nets, torch.randn(1, 3, *LAYOUT_SIZE, generator=torch.Generator().manual_seed(seed + 1)))
+
+
+class Unused(torch.nn.Module):
+    """An auxiliary head run only in training mode, and a Linear whose weights the forward uses through F.linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.aux = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4 * 8 * 8, 3))
+        self.proj, self.fc = torch.nn.Linear(4, 4), torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        x = torch.relu(self.conv(x))
+        out = self.fc(torch.nn.functional.linear(x.mean((2, 3)), self.proj.weight, self.proj.bias))
+        return out + self.aux(x) if self.training else out
+
+
+def test_channels_last_layers_are_recorded_channels_first():
+    from vizkit.hooks import layout
+
+    net, twin, x = layout_pair()
+    assert layout(net, "fc").axes == layout(net, "relu").axes == "NHWC" and layout(net, "conv").axes == "NCHW"
+    assert layout(net, "fc").grid and layout(net, "fc").moved and not layout(twin, "fc").moved
+    got, want = vk.activations(net, x, ["fc", "relu", "head"]), vk.activations(twin, x, ["fc", "relu", "head"])
+    assert got["relu"].shape == (5, *LAYOUT_SIZE)
+    for name in want:
+        torch.testing.assert_close(got[name], want[name])
+    with record(net, "relu", keep_graph=True) as rec:  # the recorded view is what the rest of the pass uses
+        out = rec.forward(x.requires_grad_(True))
+        (g,) = torch.autograd.grad(out[0, 1], rec["relu"])
+    assert g.shape == (1, 5, *LAYOUT_SIZE) and g.abs().sum() > 0
+
+
+def test_layouts_follow_permutes_and_tokens_are_not_maps():
+    from vizkit.hooks import layout
+
+    class Mixed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.norm = torch.nn.Conv2d(3, 6, 4, stride=4), torch.nn.LayerNorm(6)
+            self.swap, self.tokens = torch.nn.Linear(6, 6), torch.nn.Linear(6, 5)
+            self.out = torch.nn.Linear(5, 2)
+
+        def forward(self, x):
+            x = self.norm(torch.movedim(self.conv(x), 1, -1))   # (N, H, W, C) by movedim
+            x = self.swap(x).transpose(1, 3)                    # (N, C, W, H): channels first, axes swapped
+            t = self.tokens(x.flatten(2).transpose(1, 2))       # (N, tokens, C) after a reshape
+            return self.out(t.mean(1))
+
+    net = vk.wrap(Mixed(), input_size=(16, 12), name="mixed")
+    axes = {name: layout(net, name).axes for name in ("conv", "norm", "swap", "tokens")}
+    assert axes == {"conv": "NCHW", "norm": "NHWC", "swap": "NHWC", "tokens": "N?C"}
+    assert not layout(net, "tokens").grid and "not the image grid" in layout(net, "tokens").describe()
+    assert vk.activations(net, torch.zeros(1, 3, 16, 12), "tokens")["tokens"].shape == (5, 12)
+
+
+def test_layers_the_forward_never_runs_are_named():
+    from vizkit.hooks import NotRunError
+
+    net = vk.wrap(Unused(), input_size=8, name="unused")
+    x = torch.randn(1, 3, 8, 8)
+    with pytest.raises(NotRunError, match=r"layer 'proj' \(Linear\) is not run by unused's forward pass.*F.linear"):
+        vk.activations(net, x, "proj")
+    with pytest.raises(NotRunError, match=r"'aux.1' \(Linear\) is not run.*auxiliary head"):
+        vk.activations(net, x, ["conv", "aux.1"])
+    net.model.train()
+    with record(net, "aux.1") as rec:  # in training mode the head runs, and is recorded
+        rec.forward(x)
+    net.model.eval()
+    assert rec["aux.1"].shape == (1, 3)
+
+
+def test_layers_changed_in_place_later_are_not_offered():
+    """A residual x += y on a block's last activation (EfficientNetV2's blocks) changes that layer's output after
+    its hook saw it: image_layers leaves it out (a panel must not default to it)."""
+    from vizkit.hooks import image_layers
+
+    class InPlace(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.act1 = torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.SiLU()
+            self.conv2, self.act2 = torch.nn.Conv2d(4, 4, 3, padding=1), torch.nn.SiLU()
+            self.fc = torch.nn.Linear(4, 2)
+
+        def forward(self, x):
+            x = self.act1(self.conv1(x))
+            y = self.act2(self.conv2(x))
+            y += x
+            return self.fc(y.mean((2, 3)))
+
+    net = vk.wrap(InPlace(), classes=["a", "b"], mean=[0.5], std=[0.25], input_size=8)
+    assert image_layers(net, ["conv1", "act1", "conv2", "act2"]) == ["conv1", "act1", "conv2"]

@@ -230,7 +230,7 @@ OTHER_CALLS = [
      TypeError, r"layers must be a layer name"),
     ("frozen net", lambda s: vk.train(frozen(), s, 1, 0.1), ValueError, r"no parameter .* requires grad"),
     ("layer not run", lambda s: quick(unused_net(), s, snapshot_layers=["unused"]), ValueError,
-     r"\['unused'\] were not run"),
+     r"layer 'unused' \(ReLU\) is not run by WithUnused's forward pass"),
     ("run settings not a dict", lambda s: train_run("fast", s, 1), TypeError, r"settings must be a dict.*str"),
     ("run settings typo", lambda s: train_run(dict(lrr=0.1), s, 1), TypeError,
      r"settings has 'lrr', which is not a train\(\) setting; valid: lr, weight_decay"),
@@ -382,22 +382,24 @@ def test_model_spatial_slicing_is_refused_not_mismeasured():
         def __init__(self):
             super().__init__()
             self.conv = nn.Conv2d(1, 2, 3)
+            self.out = nn.Identity()
 
         def forward(self, x):
-            return self.conv(x)[:, :, 2:, 2:]
+            return self.out(self.conv(x)[:, :, 2:, 2:])
 
     class Reshape(nn.Module):
         def __init__(self):
             super().__init__()
             self.conv = nn.Conv2d(1, 2, 3, padding=1)
+            self.out = nn.Identity()
 
         def forward(self, x):
-            return self.conv(x).reshape(1, 2, 8, 32)
+            return self.out(self.conv(x).reshape(1, 2, 8, 32))
 
     with pytest.raises(ValueError, match=r"turns the 14x14 maps into 12x12 ones"):
-        receptive_fields(vk.wrap(Crop(), input_size=16))
+        receptive_field(vk.wrap(Crop(), input_size=16), "out")  # the layer after the slicing
     with pytest.raises(ValueError, match=r"turns the 16x16 maps into 8x32 ones"):
-        receptive_fields(vk.wrap(Reshape(), input_size=16))
+        receptive_field(vk.wrap(Reshape(), input_size=16), "out")
 
     class Channels(nn.Module):  # slicing channels and flattening keep working
         def __init__(self):

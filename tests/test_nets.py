@@ -182,3 +182,20 @@ def test_pixels_logits_probs_leave_the_model_as_found(fresh_fashion):
     fresh_fashion.probs(x)
     fresh_fashion.pixels(x)
     assert same_state(before, model_state(fresh_fashion)) and fresh_fashion.model.training
+
+
+def test_default_aliases_only_name_layers_the_forward_runs():
+    from test_hooks import Unused
+
+    net = vk.wrap(Unused(), input_size=8)
+    assert set(net.layers.values()) == {"conv", "fc"}  # not the training-only head, not the F.linear weights
+    assert set(vk.activations(net, torch.zeros(1, 3, 8, 8), list(net.layers))) == set(net.layers)
+    assert "aux.1" in default_aliases(net.model).values()  # without a trace: every layer
+
+
+def test_default_aliases_name_other_activations():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.GELU(), torch.nn.Conv2d(4, 4, 3), torch.nn.ReLU6(),
+                                torch.nn.Conv2d(4, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.LazyLinear(2))
+    model(torch.zeros(1, 3, 8, 8))
+    assert default_aliases(model) == {"conv1": "0", "act1": "1", "conv2": "2", "act2": "3", "conv3": "4", "relu3": "5",
+                                      "fc4": "7"}

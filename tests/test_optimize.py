@@ -157,3 +157,79 @@ def test_lbfgs_and_the_truncated_forward(fashion, monkeypatch):
 def test_bad_input_gets_a_clear_error(fashion, call, error, match):
     with pytest.raises(error, match=match):
         call(fashion)
+
+
+# --------------------------------------------------------------------------- channels-last, unrun and unreached layers
+
+def test_channels_last_layers_optimise_their_channels():
+    from test_hooks import layout_pair
+
+    net, twin, x = layout_pair()
+    for layer, channel in (("fc", 3), ("relu", 4)):  # the twin with a 1x1 conv is the reference
+        got = vk.visualize_filter(net, layer, channel, steps=3, progress=False)
+        want = vk.visualize_filter(twin, layer, channel, steps=3, progress=False)
+        torch.testing.assert_close(got.image, want.image)
+        torch.testing.assert_close(vk.visualize_filter(net, layer, channel, steps=2, position=(5, 3), progress=False)
+                                   .image, vk.visualize_filter(twin, layer, channel, steps=2, position=(5, 3),
+                                                               progress=False).image)
+    dreams = [vk.deepdream(n, x, "relu", octaves=1, steps=3, channel=4, progress=False).image for n in (net, twin)]
+    torch.testing.assert_close(*dreams)
+    with pytest.raises(ValueError, match=r"channel must be .*\[0, 4\]"):
+        vk.deepdream(net, x, "relu", octaves=1, steps=1, channel=5, progress=False)
+
+
+def test_unrun_and_unreached_layers_are_refused_by_name():
+    from test_attribute import PositionTable
+    from test_hooks import Unused
+
+    from vizkit.hooks import NotRunError
+
+    net = vk.wrap(Unused(), input_size=16, name="unused")
+    x = torch.randn(1, 3, 16, 16)
+    for call in (lambda: vk.deepdream(net, x, "proj", octaves=2, steps=1, progress=False),
+                 lambda: vk.visualize_filter(net, "aux.1", 0, steps=1, progress=False),
+                 lambda: vk.invert(net, x, "proj", steps=1, progress=False)):
+        with pytest.raises(NotRunError, match="is not run by unused's forward pass") as info:
+            call()
+        assert "octave" not in str(info.value)
+    table = vk.wrap(PositionTable(), input_size=8, name="table")
+    with pytest.raises(ValueError, match="'table_relu' of table does not depend on the input image"):
+        vk.deepdream(table, torch.randn(1, 3, 8, 8), "table_relu", octaves=1, steps=1, progress=False)
+    with pytest.raises(ValueError, match="does not depend on the input image"):
+        vk.synthesize_texture(table, torch.randn(1, 3, 8, 8), ["table_relu"], steps=1, progress=False)
+
+
+def test_a_model_that_takes_one_size_only_refuses_octaves_clearly():
+    class OneSize(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.fc = torch.nn.Conv2d(3, 4, 3), torch.nn.Linear(4, 2)
+
+        def forward(self, x):
+            torch._assert(x.shape[-1] == 16, f"Wrong image width! Expected 16 but got {x.shape[-1]}!")  # as a ViT
+            return self.fc(self.conv(x).mean((2, 3)))
+
+    net = vk.wrap(OneSize(), input_size=16)
+    with pytest.raises(ValueError, match="cannot run on the smallest octave.*Wrong image width"):
+        vk.deepdream(net, torch.randn(1, 3, 16, 16), "conv", octaves=2, steps=1, progress=False)
+
+
+def test_style_layers_default_to_other_activations_then_convolutions():
+    from vizkit.optimize.style import default_layers
+
+    nn = torch.nn
+    gelus = nn.Sequential(*[m for _ in range(7) for m in (nn.Conv2d(3, 3, 3, padding=1), nn.GELU())],
+                          nn.Flatten(), nn.LazyLinear(2))
+    gelus(torch.zeros(1, 3, 8, 8))
+    net = vk.wrap(gelus, input_size=8)
+    assert default_layers(net, torch.rand(1, 3, 8, 8)) == ["act1", "act3", "act4", "act5", "act7"]  # 5 of 7
+
+    class Functional(nn.Module):  # ReLUs as F.relu only, as GoogLeNet's and Inception's
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.conv2, self.fc = nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3), nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.conv2(torch.relu(self.conv1(x)))).mean((2, 3)))
+
+    assert default_layers(vk.wrap(Functional(), input_size=8), torch.rand(1, 3, 8, 8)) == ["conv1", "conv2"]

@@ -3,6 +3,7 @@ all-linear, one-channel copy of the network (max-pool as average-pool, ReLU and 
 all weights one); and against the sizes published for standard networks."""
 
 import copy
+import re
 
 import pytest
 import torch
@@ -10,7 +11,7 @@ import torchvision
 from torch import nn
 
 import vizkit as vk
-from vizkit.inspect.receptive import receptive_field, receptive_fields
+from vizkit.inspect.receptive import channel_fields, receptive_field, receptive_fields
 
 
 class _Stop(Exception):
@@ -211,3 +212,294 @@ def test_top_patches_and_their_panel_on_a_functional_model():
     assert top.rf.size == (16, 16) and top.crops(0).shape[0] == 3
     panel = PatchesPanel(net, data, ["conv1", "res"], k=3)
     assert panel.last_error is None and len(panel.png()) > 1000
+
+
+# --------------------------------------------------------------------------- beyond plain chains (issue 23)
+
+def unit_footprint(model, x, layer_module, channel, y, xx, channels_last=False):
+    """Input rows and columns (first, last) with a non-zero gradient for one unit of a module's output."""
+    outs = []
+    handle = layer_module.register_forward_hook(lambda m, i, o: outs.append(o))
+    x = x.clone().requires_grad_(True)
+    model(x)
+    handle.remove()
+    out = outs[0]
+    unit = out[0, y, xx, channel] if channels_last else out[0, channel, y, xx]
+    (g,) = torch.autograd.grad(unit, x)
+    hit = g[0].abs().sum(0) > 0
+    rows, cols = hit.any(1).nonzero().flatten(), hit.any(0).nonzero().flatten()
+    return (int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])) if len(rows) else None
+
+
+def ones_(model):
+    """Positive weights and no biases: every path's gradient is positive, so a footprint is the whole field."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.ones_like(p) / p[0].numel() if p.dim() > 1 else torch.zeros_like(p))
+    return model.eval()
+
+
+class Concat(nn.Module):
+    """Two branches with different kernels, concatenated: channels 0-1 see 3x3, channels 2-4 see 5x5."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(1, 2, 3, padding=1)
+        self.b = nn.Conv2d(1, 3, 5, padding=2)
+        self.relu = nn.ReLU()
+        self.pool = nn.AvgPool2d(2)  # max-pooling's gradient would reach one pixel of each window only
+        self.mix = nn.Conv2d(5, 4, 1)
+
+    def forward(self, x):
+        return self.mix(self.pool(self.relu(torch.cat([self.a(x), self.b(x)], 1))))
+
+
+def test_concatenated_channels_keep_their_branch_fields():
+    net = vk.wrap(Concat(), input_size=24)
+    narrow, wide = ((3, 3), (1, 1), (-1, -1)), ((5, 5), (1, 1), (-2, -2))
+    assert [receptive_field(net, "relu", channel=c) for c in range(5)] == [narrow] * 2 + [wide] * 3
+    assert receptive_field(net, "relu") == wide                                 # the union over channels
+    assert receptive_field(net, "pool", channel=0) == ((4, 4), (2, 2), (-1, -1))  # each channel pooled alike
+    assert receptive_field(net, "pool", channel=4) == ((6, 6), (2, 2), (-2, -2))
+    assert receptive_field(net, "mix", channel=0) == ((6, 6), (2, 2), (-2, -2))   # a 1x1 conv mixes them
+    with pytest.raises(ValueError, match=r"channel"):
+        receptive_field(net, "relu", channel=5)
+    model, size = ones_(Concat()), 24
+    x = torch.ones(1, 1, size, size)
+    for layer, module in (("relu", model.relu), ("pool", model.pool)):
+        for c in range(5):
+            rf = receptive_field(net, layer, channel=c)
+            for y, xx in ((0, 0), (5, 5)):
+                assert unit_footprint(model, x, module, c, y, xx) == expected_box(rf, y, xx, size), (layer, c, y)
+
+
+def test_top_patches_crop_each_channel_by_its_own_field():
+    torch.manual_seed(0)
+    net = vk.wrap(Concat(), input_size=24)
+    data = torch.rand(6, 1, 24, 24)
+    top = vk.top_patches(net, data, "relu", k=2, progress=False)
+    assert top.rf.size == (5, 5) and top.field(0).size == (3, 3) and top.field(4).size == (5, 5)
+    assert top.boxes(0)[0, 2] - top.boxes(0)[0, 0] == 3
+
+
+class SqueezeExcite(nn.Module):
+    """A conv, a squeeze-and-excitation gate (global pool -> 1x1 convs -> sigmoid) rescaling its maps, a conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.squeeze = nn.AdaptiveAvgPool2d(1)
+        self.fc1, self.fc2 = nn.Conv2d(4, 2, 1), nn.Conv2d(2, 4, 1)
+        self.gate = nn.Sigmoid()
+        self.scaled = nn.Identity()
+        self.after = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = self.conv(x)
+        x = self.scaled(x * self.gate(self.fc2(torch.relu(self.fc1(self.squeeze(x))))))
+        return self.after(x)
+
+
+def test_a_globally_pooled_branch_gives_the_whole_image_and_local_leaves_it_out():
+    size = 20
+    net = vk.wrap(SqueezeExcite(), input_size=size)
+    whole = receptive_field(net, "scaled")
+    assert whole.stride == (0, 0) and whole.start == (-1, -1) and whole.size == (size + 2, size + 2)
+    assert receptive_field(net, "after") == ((size + 4, size + 4), (0, 0), (-2, -2))  # still everything, and padding
+    assert receptive_field(net, "scaled", local=True) == ((3, 3), (1, 1), (-1, -1))
+    assert receptive_field(net, "after", local=True) == ((5, 5), (1, 1), (-2, -2))
+    model = ones_(SqueezeExcite())
+    assert unit_footprint(model, torch.ones(1, 1, size, size), model.scaled, 0, 0, 0) == \
+        expected_box(whole, 0, 0, size) == (0, size - 1, 0, size - 1)
+    top = vk.top_patches(net, torch.rand(3, 1, size, size), "scaled", k=1, progress=False)
+    assert top.rf == receptive_field(net, "scaled", local=True)  # the patch shows the local field
+
+
+def test_field_panel_draws_the_local_field_and_says_the_whole_image_reaches_it():
+    from vizkit.ui import FieldPanel
+
+    net = vk.wrap(SqueezeExcite(), input_size=20)
+    panel = FieldPanel(net, {"blank": torch.zeros(1, 1, 20, 20)}, ["conv", "after"])
+    panel.layer.value = "after"
+    assert panel.last_error is None and "size (5, 5)" in panel.caption.value
+    assert "whole image (24x24)" in panel.caption.value
+    panel.layer.value = "conv"
+    assert "size (3, 3)" in panel.caption.value and "whole image" not in panel.caption.value
+
+
+class ChannelsLast(nn.Module):
+    """ConvNeXt's block: conv, permute to (N, H, W, C), LayerNorm and Linear over C, permute back, conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.norm = nn.LayerNorm(4)
+        self.fc = nn.Linear(4, 6)
+        self.after = nn.Conv2d(6, 2, 3, padding=1)
+
+    def forward(self, x):
+        x = self.fc(self.norm(self.conv(x).permute(0, 2, 3, 1)))
+        return self.after(x.permute(0, 3, 1, 2))
+
+
+def test_permute_layernorm_linear_keep_positions():
+    net = vk.wrap(ChannelsLast(), input_size=16)
+    assert receptive_field(net, "norm") == receptive_field(net, "fc") == ((3, 3), (1, 1), (-1, -1))
+    assert receptive_field(net, "fc", channel=5) == ((3, 3), (1, 1), (-1, -1))  # channels: the last axis
+    with pytest.raises(ValueError, match="channel"):
+        receptive_field(net, "fc", channel=6)
+    assert receptive_field(net, "after") == ((5, 5), (1, 1), (-2, -2))
+    model, size = ChannelsLast().eval(), 16
+    x = torch.rand(1, 1, size, size)
+    assert unit_footprint(model, x, model.fc, 1, 7, 7, channels_last=True) == \
+        expected_box(receptive_field(net, "fc"), 7, 7, size)
+    assert unit_footprint(model, x, model.after, 1, 7, 7) == expected_box(receptive_field(net, "after"), 7, 7, size)
+
+
+def test_stochastic_depth_is_pointwise():
+    from torchvision.ops import StochasticDepth, stochastic_depth
+
+    class Residual(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(1, 2, 3, padding=1)
+            self.conv = nn.Conv2d(2, 2, 3, padding=1)
+            self.drop = StochasticDepth(0.2, "row")
+            self.out = nn.Identity()
+
+        def forward(self, x):
+            x = self.stem(x)
+            x = x + self.drop(self.conv(x))
+            return self.out(x + stochastic_depth(x, 0.1, "batch", self.training))
+
+    net = vk.wrap(Residual(), input_size=16)
+    assert receptive_field(net, "drop") == ((5, 5), (1, 1), (-2, -2)) == receptive_field(net, "out")
+
+
+def test_refusals_name_the_layer_the_model_and_the_reason(monkeypatch):
+    from vizkit.inspect import receptive
+
+    class Unused(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.spare = nn.Conv2d(1, 2, 3), nn.Conv2d(2, 2, 3)
+            self.table = nn.Linear(2, 2)
+            self.register_buffer("coords", torch.zeros(3, 2))
+
+        def forward(self, x):
+            return self.conv(x) + self.table(self.coords).sum()
+
+    net = vk.wrap(Unused(), input_size=16, name="unused-net")
+    with pytest.raises(ValueError, match=r"'spare'.*unused-net.*not used by the model's forward pass"):
+        receptive_field(net, "spare")
+    with pytest.raises(ValueError, match=r"'table'.*unused-net.*does not depend on the input image"):
+        receptive_field(net, "table")
+    assert list(receptive_fields(net).values()) == [receptive_field(net, "conv")]  # all layers: those with one
+
+    def broken(*args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(receptive._Walk, "_conv", broken)
+    net = vk.wrap(Concat(), input_size=24, name="concat-net")
+    with pytest.raises(ValueError, match=r"'mix' of concat-net.*walk failed at a \(Conv2d\).*RuntimeError: boom"):
+        receptive_field(net, "mix")
+
+
+def test_one_pass_serves_every_layer_until_the_model_changes(monkeypatch):
+    from vizkit.inspect import receptive
+    from vizkit.ui import FieldPanel
+
+    runs = []
+    original = receptive._Walk.run
+    monkeypatch.setattr(receptive._Walk, "run", lambda self, *a, **k: runs.append(1) or original(self, *a, **k))
+    net = vk.wrap(Concat(), input_size=24)
+    fields = receptive_fields(net, ["a", "b", "pool", "mix"])
+    assert [receptive_field(net, n) for n in fields] == list(fields.values()) and len(runs) == 1
+    FieldPanel(net, {"blank": torch.zeros(1, 1, 24, 24)}, ["a", "pool", "mix"])
+    assert len(runs) == 1
+    net.model.b = nn.Conv2d(1, 3, 7, padding=3)  # a changed model is measured again
+    assert receptive_field(net, "relu", channel=4).size == (7, 7) and len(runs) == 2
+
+
+def tiny(kind):
+    """Small members of torchvision's families, quick at 64 px."""
+    from functools import partial
+
+    tv = torchvision.models
+    if kind == "convnext":
+        from torchvision.models.convnext import CNBlockConfig
+        return tv.ConvNeXt([CNBlockConfig(8, 16, 1), CNBlockConfig(16, None, 1)], stochastic_depth_prob=0.1)
+    if kind == "efficientnet_v2":
+        from torchvision.models.efficientnet import FusedMBConvConfig, MBConvConfig
+        return tv.EfficientNet([FusedMBConvConfig(1, 3, 1, 8, 8, 1), FusedMBConvConfig(4, 3, 2, 8, 16, 2),
+                                MBConvConfig(4, 3, 2, 16, 24, 2)], 0.2, stochastic_depth_prob=0.2,
+                               norm_layer=partial(nn.BatchNorm2d, eps=1e-3), last_channel=32)
+    if kind == "swin":
+        return tv.SwinTransformer([4, 4], 16, [1, 1], [1, 2], [2, 2], stochastic_depth_prob=0.1)
+    if kind == "densenet":
+        return tv.DenseNet(growth_rate=4, block_config=(2, 2), num_init_features=8, bn_size=2)
+    if kind == "vit":
+        return tv.VisionTransformer(image_size=64, patch_size=16, num_layers=1, num_heads=2, hidden_dim=16, mlp_dim=16)
+    return tv.get_model(kind, weights=None)
+
+
+# What a refusal may say, per family; every other layer must get a field.
+REFUSED = {"swin": r"window attention|not used", "vit": r"tokens|not used", "shufflenet_v2_x0_5": r"not used",
+           "efficientnet_v2": r"not used"}
+
+
+@pytest.mark.parametrize("kind", ["squeezenet1_1", "shufflenet_v2_x0_5", "mobilenet_v3_small", "densenet",
+                                  "convnext", "efficientnet_v2", "swin", "vit"])
+def test_every_layer_of_torchvision_families_gets_a_field_or_a_reason(kind):
+    torch.manual_seed(0)
+    net = vk.wrap(tiny(kind), mean=[0.5] * 3, std=[0.25] * 3, input_size=64, name=kind)
+    done, refused = {}, {}
+    for layer in [n for n, _ in net.model.named_modules() if n]:
+        try:
+            done[layer] = receptive_field(net, layer)
+        except ValueError as e:
+            assert repr(layer) in str(e) and kind in str(e), str(e)
+            refused[layer] = str(e)
+    assert len(done) > 2
+    for message in refused.values():
+        assert re.search(REFUSED.get(kind, "^$"), message), message
+    if kind == "squeezenet1_1":  # a Fire module: 1x1 and 3x3 expansions, concatenated
+        fire = net.model.features[3]
+        ones = fire.expand1x1.out_channels
+        assert receptive_field(net, "features.3", channel=0).size[0] + 2 * done["features.2"].stride[0] == \
+            receptive_field(net, "features.3", channel=ones).size[0]
+    if kind == "mobilenet_v3_small":  # squeeze-and-excitation from the first block on
+        assert done["features.1"].stride == (0, 0) and receptive_field(net, "features.1", local=True).stride == (4, 4)
+    if kind == "vit":
+        assert "conv_proj" in done and done["heads"].stride == (0, 0)  # the class token sees the whole image
+    if kind == "swin":
+        assert done["features.0"].size == (4, 4) and done["head"].stride == (0, 0)
+    if kind == "densenet":  # each layer's new channels keep their own field inside a dense block
+        sizes = [rf.size for rf in channel_fields(net, "features.denseblock1")]
+        assert sizes[0] < sizes[-1] and sizes == sorted(sizes)
+
+
+def test_fields_after_a_channel_shuffle_contain_every_gradient():
+    """ShuffleNet chunks, concatenates and shuffles channels: each channel's field holds its gradient footprint."""
+    torch.manual_seed(0)
+    model = torchvision.models.shufflenet_v2_x0_5().eval()
+    size = 64
+    net = vk.wrap(model, mean=[0.5] * 3, std=[0.25] * 3, input_size=size)
+    fields = channel_fields(net, "stage2.1")
+    assert len({rf.size for rf in fields}) == 2  # the shuffled halves: passed through, or through the branch
+    outs = []
+    model.stage2[1].register_forward_hook(lambda m, i, o: outs.append(o))
+    x = torch.randn(1, 3, size, size, requires_grad=True)
+    model(x)
+    checked = set()
+    for c in range(16):
+        (g,) = torch.autograd.grad(outs[0][0, c, 4, 4], x, retain_graph=True)
+        hit = g[0].abs().sum(0) > 0
+        if not hit.any():
+            continue  # a dead unit: no gradient at all
+        rows, cols = hit.any(1).nonzero().flatten(), hit.any(0).nonzero().flatten()
+        top, left, bottom, right = fields[c].box(4, 4)
+        assert top <= rows[0] and rows[-1] < bottom and left <= cols[0] and cols[-1] < right, c
+        assert rows[-1] - rows[0] + 1 > fields[c].size[0] // 2, c  # and the field is not far too large
+        checked.add(fields[c].size)
+    assert len(checked) == 2

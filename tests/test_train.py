@@ -103,3 +103,39 @@ def test_divergence_stops_and_is_reported(small_sets):
     h = vk.train(net, small_sets[0], epochs=3, lr=90.0, progress=False,
                  settings=vk.TrainSettings(schedule="constant", batch_size=100))
     assert h.diverged and len(h.epochs) <= 3 and h.snapshots
+
+
+class AuxNet(torch.nn.Module):
+    """A GoogLeNet-like model: in train mode it returns a named tuple (logits, aux_logits), in eval mode logits."""
+
+    def __init__(self):
+        super().__init__()
+        from collections import namedtuple
+
+        self.Outputs = namedtuple("Outputs", ["logits", "aux_logits"])
+        self.conv = torch.nn.Conv2d(1, 4, 3, padding=1)
+        self.main, self.aux = torch.nn.Linear(4, 10), torch.nn.Linear(4, 10)
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x)).mean((2, 3))
+        return self.Outputs(self.main(h), self.aux(h)) if self.training else self.main(h)
+
+
+def test_auxiliary_classifiers_train_with_the_main_one(fashion_test):
+    """GoogLeNet / Inception v3 style outputs train on the main logits plus 0.3 times each auxiliary head's loss
+    (Szegedy et al. 2015): the auxiliary head learns, and the loss recorded is that sum, by hand."""
+    torch.manual_seed(0)
+    net = vk.wrap(AuxNet(), classes=fashion_test.classes, mean=[0.5], std=[0.25], input_size=28)
+    data = torch.utils.data.Subset(fashion_test, range(32))
+    before = net.model.aux.weight.detach().clone()
+    x, y = fashion_test.tensors(torch.arange(32))
+    net.model.train()
+    with torch.no_grad():
+        out = net.model(net.normalize(x))
+    expected = float(torch.nn.functional.cross_entropy(out.logits, y)
+                     + 0.3 * torch.nn.functional.cross_entropy(out.aux_logits, y))
+    net.model.eval()
+    history = vk.train(net, data, epochs=1, lr=0.01, progress=False, snapshots=False,
+                       settings=vk.TrainSettings(batch_size=32, augment=False, schedule="constant"))
+    assert history["loss"][0] == pytest.approx(expected, rel=1e-5)
+    assert not torch.equal(before, net.model.aux.weight)

@@ -209,3 +209,17 @@ def test_the_colour_scale_box_is_off_where_it_has_no_effect(panel):
     before = panel.png()
     panel.joint.value = not panel.joint.value
     assert panel.png() != before
+
+
+def test_activations_panel_shows_channels_last_layers_and_skips_layers_never_run():
+    from test_hooks import Unused, layout_pair
+
+    net, twin, x = layout_pair()
+    images = {"noise": net.pixels(x)[0]}
+    panel = ActivationsPanel(net, images, layer="relu")
+    assert panel.layer.options == ("conv", "fc", "relu", "head") and panel.channel.max == 4  # 5 channels, not H = 12
+    torch.testing.assert_close(panel.maps(), vk.activations(twin, panel._inputs["noise"], "relu")["relu"])
+    unused = vk.wrap(Unused(), input_size=8, layers={"conv": "conv", "head": "aux.1", "proj": "proj", "fc": "fc"})
+    assert ActivationsPanel(unused, {"noise": torch.rand(3, 8, 8)}).layer.options == ("conv",)
+    assert ActivationsPanel(vk.wrap(Unused(), input_size=8, layers={}), {"noise": torch.rand(3, 8, 8)}).layer.options \
+        == ("conv",)  # no aliases: every module path, the ones never run left out

@@ -149,3 +149,14 @@ def test_saliency_panel_stands_in_for_a_saliency_not_done(fashion, images, yours
 def test_saliency_panel_refuses_a_yours_that_is_not_a_function(fashion, images):
     with pytest.raises(TypeError, match="yours must be your saliency function"):
         SaliencyPanel(fashion, images, smooth=2, yours="saliency")
+
+
+def test_saliency_panel_defaults_to_a_layer_the_image_reaches():
+    from test_attribute import PositionTable
+
+    torch.manual_seed(0)
+    net = vk.wrap(PositionTable(), input_size=8, name="table")
+    panel = SaliencyPanel(net, {"noise": torch.rand(3, 8, 8)}, smooth=2)
+    assert net.layers["relu2"] == "table_relu"  # the last ReLU, on a table no image reaches
+    assert panel.layer.value == "relu1" and "relu2" not in panel.layer.options
+    assert panel.last_error is None and panel.png()

@@ -87,3 +87,45 @@ def test_inversion_panel_takes_c_and_lr_per_layer(fashion, images, monkeypatch):
         InversionPanel(fashion, images, layers=["relu1"], weights={"fc9": 3.0})
     with pytest.raises(ValueError, match="lrs"):
         InversionPanel(fashion, images, layers=["relu1"], lrs=0.0)
+
+
+def test_dream_and_texture_panels_default_to_other_activations_without_relus():
+    from vizkit.ui import DeepDreamPanel, TexturePanel
+
+    torch.manual_seed(0)
+    nn = torch.nn
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.GELU(), nn.Conv2d(4, 4, 3, padding=1), nn.SiLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    net = vk.wrap(model, input_size=16, name="gelu")
+    images = {"noise": torch.rand(3, 16, 16)}
+    dream = DeepDreamPanel(net, images, octaves=1, steps=1)
+    assert list(dream.layer.options) == ["act1", "act2"]
+    assert TexturePanel(net, images, size=16, steps=1).chosen_layers() == ["act1", "act2"]
+
+
+def test_inversion_panel_offers_the_layers_the_image_reaches():
+    from test_attribute import PositionTable
+    from test_hooks import Unused
+
+    table = vk.wrap(PositionTable(), input_size=8)
+    assert InversionPanel(table, {"noise": torch.rand(3, 8, 8)}, steps=1).layer.options == ("conv1", "relu1", "fc3")
+    unused = vk.wrap(Unused(), input_size=8, layers={"conv": "conv", "head": "aux.1", "proj": "proj", "fc": "fc"})
+    assert InversionPanel(unused, {"noise": torch.rand(3, 8, 8)}, steps=1).layer.options == ("conv", "fc")
+
+
+def test_dream_panel_keeps_to_the_octaves_a_one_size_model_takes():
+    from vizkit.ui import DeepDreamPanel
+
+    class OneSize(torch.nn.Module):  # as a ViT or MaxViT: any other input size fails inside the model
+        def __init__(self):
+            super().__init__()
+            self.conv, self.relu, self.fc = torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Linear(4, 2)
+
+        def forward(self, x):
+            torch._assert(x.shape[-1] == 16, f"Wrong image width! Expected 16 but got {x.shape[-1]}!")
+            return self.fc(self.relu(self.conv(x)).mean((2, 3)))
+
+    panel = DeepDreamPanel(vk.wrap(OneSize(), input_size=16), {"noise": torch.rand(3, 16, 16)}, steps=1)
+    assert panel.size is None and panel.octaves.value == panel.octaves.max == 1  # not 4 x 16 px, not 4 octaves
+    panel.run(block=True)
+    assert panel.last_error is None and panel.png()

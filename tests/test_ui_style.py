@@ -75,3 +75,13 @@ def test_style_panel(net, photos):
     assert panel.style.value == "uploaded: style.png"
     with pytest.raises(KeyError):
         StylePanel(net, {"c": photos["china"]}, {"s": photos["flower"]}, content_layer="relu_4x4")
+
+
+def test_style_panel_offers_content_layers_with_maps_only():
+    from test_hooks import ChannelsLast
+
+    net = vk.wrap(ChannelsLast(), input_size=16)  # its fc4 gives class scores, no maps
+    images = {"noise": torch.rand(3, 16, 16)}
+    panel = StylePanel(net, images, images, size=16, steps=1)
+    assert "fc4" in net.layers and "fc4" not in panel.content_layer.options
+    assert set(panel.content_layer.options) == {"conv1", "fc2", "relu2", "conv3"}

@@ -84,9 +84,52 @@ class TorchvisionStyle(nn.Module):
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
+class Concat(nn.Module):
+    """An Inception-like block: a 1x1 and a 3x3 branch side by side, their maps joined with torch.cat."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.branch1, self.branch3 = nn.Conv2d(8, 6, 1), nn.Conv2d(8, 6, 3, padding=1)
+        self.mix = nn.Conv2d(12, 12, 3, padding=1)
+        self.fc = nn.Linear(12, len(CLASSES))
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.stem(x)), 2)
+        x = torch.cat([F.relu(self.branch1(x)), F.relu(self.branch3(x))], dim=1)
+        x = F.relu(self.mix(x))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation (Hu et al.): a globally pooled branch of 1x1 convs and a sigmoid rescales each map."""
+
+    def __init__(self, c, reduction=4):
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Sequential(nn.Conv2d(c, c // reduction, 1), nn.ReLU(inplace=True),
+                                nn.Conv2d(c // reduction, c, 1), nn.Sigmoid())
+
+    def forward(self, x):
+        return x * self.fc(self.pool(x))
+
+
+class SENet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.se = nn.Conv2d(3, 8, 3, padding=1), SqueezeExcite(8)
+        self.conv2 = nn.Conv2d(8, 12, 3, padding=1)
+        self.fc = nn.Linear(12, len(CLASSES))
+
+    def forward(self, x):
+        x = self.se(F.max_pool2d(F.relu(self.conv1(x)), 2))
+        return self.fc(F.relu(self.conv2(x)).mean((2, 3)))
+
+
 # model -> (class, a conv layer, the last conv layer with maps)
 ZOO = {"functional": (Functional, "conv1", "conv2"), "residual": (Residual, "stem", "block.conv2"),
-       "gap": (GapHead, "conv1", "conv2"), "torchvision": (TorchvisionStyle, "conv1", "conv2")}
+       "gap": (GapHead, "conv1", "conv2"), "torchvision": (TorchvisionStyle, "conv1", "conv2"),
+       "concat": (Concat, "stem", "mix"), "squeeze-excite": (SENet, "conv1", "conv2")}
 
 
 def make(kind: str, device: str = "cpu"):
@@ -334,3 +377,12 @@ def test_channels_last_inputs():
     vk.style_transfer(net, x, x.flip(3), steps=2, settings=vk.StyleSettings(content_layer="conv2",
                                                                             style_layers=["conv1"]), progress=False)
     vk.pgd(net, x, 0, eps=0.03, steps=2)
+
+
+def test_receptive_fields_through_concatenation_and_squeeze_excitation():
+    """Concatenated branches: the union of their fields (the 3x3 branch's, 8 px, holds the 1x1's, 4 px), then the
+    3x3 mix conv. Squeeze-excitation multiplies each map by a number pooled over the whole image: the field of
+    conv2's first unit covers the whole input."""
+    assert vk.receptive_field(make("concat"), "mix") == ((12, 12), (2, 2), (-5, -5))
+    size, _, start = vk.receptive_field(make("squeeze-excite"), "conv2")
+    assert all(s <= 0 and s + n >= SIZE for n, s in zip(size, start)), (size, start)

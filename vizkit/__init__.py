@@ -23,6 +23,7 @@ from .attribute import (
 )
 from .data import FashionMNIST, ImageFolder, open_image, sample_image, sample_images
 from .hooks import preserved, record
+from .imagenet import ImageNetSection, imagenet_section, imagenet_setting, published_weights
 from .inspect import (
     RF,
     NeighbourIndex,
@@ -71,6 +72,7 @@ __all__ = [
     "trustworthiness",
     "RF", "receptive_field", "receptive_fields", "TopPatches", "top_patches",
     "Net", "WeightsUnavailableError", "available_models", "load", "wrap",
+    "ImageNetSection", "imagenet_section", "imagenet_setting", "published_weights",
     "History", "evaluate", "train", "RunSettings", "TrainSettings", "SnapshotSettings", "StyleSettings",
     "deconvnet", "deconvnet_steps", "DeconvStep", "backprop", "guided_backprop", "saliency", "grad_cam",
     "guided_grad_cam", "Approximation", "occlusion", "occlusion_probs", "occlusion_activation", "mass_share",

@@ -12,13 +12,15 @@ import textwrap
 import weakref
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, TypeGuard
+from typing import TYPE_CHECKING, TypeGuard, cast
 
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from . import _trace
 from ._check import layer_list
+from ._trace import Layout
 from ._types import ImageLike, Target
 
 if TYPE_CHECKING:
@@ -74,6 +76,88 @@ def resolve_layers(net: Net, layers: str | Sequence[str], name: str = "layers") 
     return list(dict.fromkeys(names))
 
 
+class NotRunError(ValueError):
+    """A layer the model's forward pass never runs (in eval mode), so it has no output to show."""
+
+
+# model -> (the ids of its modules and the input it was traced on, its Trace or None): traced again when a module
+# is replaced or a net gives it another input
+_TRACES: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, _trace.Trace | None]] = weakref.WeakKeyDictionary()
+
+
+def traced(net: Net | nn.Module) -> _trace.Trace | None:
+    """What one forward pass of the model on a zero image of the net's input size shows (vizkit._trace): the
+    modules that run in eval mode, and each one's output layout. Traced once per model (again if a module is
+    replaced); None for a bare nn.Module, which has no input size, or a model that fails on that image."""
+    model = _model(net)
+    if not hasattr(net, "input_size"):
+        return None
+    net = cast("Net", net)
+    key = (tuple(id(m) for m in model.modules()), net.channels, tuple(net.input_size))
+    hit = _TRACES.get(model)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    x = torch.zeros((1, net.channels, *net.input_size), device=net.device, dtype=net.dtype)
+    try:
+        with frozen(net) as m:
+            found: _trace.Trace | None = _trace.trace(m, x)
+    except Exception:  # noqa: BLE001 - the techniques then run the model and report its failure themselves
+        found = None
+    _TRACES[model] = (key, found)
+    return found
+
+
+def layout(net: Net, layer: str) -> Layout | None:
+    """Where layer's output keeps its channels and whether the image reaches it (see vizkit._trace): e.g.
+    Layout("NHWC") for the Linear layers of a ConvNeXt block; None where the trace does not tell."""
+    path, _ = resolve(net, layer)
+    found = traced(net)
+    return None if found is None else found.layouts.get(path)
+
+
+def image_layers(net: Net, layers: Sequence[str], maps: bool = False) -> list[str]:
+    """The layers among `layers` that the forward pass runs (in eval mode) and the image reaches (a layer of SwinV2's
+    position table depends on no image), leaving out those whose output the pass changes in place later (a residual
+    `x += y` on a block's last activation, as in EfficientNetV2); maps=True: only those giving maps over the image
+    grid, (C, h, w) once the channels come first. Without a trace: all of them."""
+    found = traced(net)
+    if found is None:
+        return list(layers)
+    out = []
+    for name in layers:
+        path = resolve(net, name)[0]
+        lay = found.layouts.get(path)
+        if lay is not None and lay.reached and path not in found.changed and (lay.grid or not maps):
+            out.append(name)
+    return out
+
+
+def image_maps(net: Net, layers: Sequence[str]) -> list[str]:
+    """image_layers(net, layers, maps=True): the layers that give maps over the image grid that the image reaches."""
+    return image_layers(net, layers, maps=True)
+
+
+def runs(net: Net, layers: Sequence[str]) -> list[str]:
+    """The layers among `layers` that the model's forward pass runs in eval mode (all, without a trace)."""
+    found = traced(net)
+    return list(layers) if found is None else [n for n in layers if resolve(net, n)[0] in found.ran]
+
+
+def not_run(net: Net, name: str, path: str) -> NotRunError:
+    """The NotRunError for a layer the forward pass does not run, naming it and the usual reasons."""
+    module = _model(net).get_submodule(path)
+    kind = type(module).__name__
+    if isinstance(module, (nn.ModuleList, nn.ModuleDict)):
+        why = f"a {kind} only holds layers and is never called itself: pick one of its sub-layers"
+    else:
+        why = ("e.g. an auxiliary head used only in training mode, or a module whose weights the forward uses "
+               "through a functional call such as F.linear, as Swin's qkv and ViT's out_proj are")
+    shown = name if name == path else f"{name} ({path})"
+    mode = "training" if _model(net).training else "eval"
+    return NotRunError(f"layer {shown!r} ({kind}) is not run by {getattr(net, 'name', type(_model(net)).__name__)}'s "
+                       f"forward pass in {mode} mode ({why}), so it has no output")
+
+
 def resolve_target(net: Net, target: Target | torch.Tensor) -> int:
     """A class index or class name -> index; an unknown name is a KeyError naming the closest classes."""
     classes = list(getattr(net, "classes", []) or [])
@@ -116,12 +200,13 @@ def run(net: Net, x: torch.Tensor):
 
     The model's own exceptions pass unchanged: any other type (a subclass of RuntimeError included), one raised
     by a `raise` statement outside torch (the user's forward or hook), and any failure on one image of a shape,
-    dtype and device the model is known to take (so nothing about the input is to blame).
+    dtype and device the model is known to take (so nothing about the input is to blame). An AssertionError from
+    torch's checks (torch._assert: a ViT's "Wrong image height!") is about the input too.
     """
     try:
         return _model(net)(x)
-    except (RuntimeError, IndexError) as e:
-        if type(e) not in (RuntimeError, IndexError) or _raised_by_user(e) or _known_input(net, x):
+    except (RuntimeError, IndexError, AssertionError) as e:
+        if type(e) not in (RuntimeError, IndexError, AssertionError) or _raised_by_user(e) or _known_input(net, x):
             raise
         raise input_error(net, x, e) from e
 
@@ -176,6 +261,7 @@ class Recording(dict):
         self.calls: Counter[str] = Counter()  # how often each layer ran in the current forward pass
         self.waiting: set[nn.Module] = set()  # stop=True: modules that may run a layer again, not yet returned
         self.paths: dict[str, str] = {}  # layer name -> module path, for messages
+        self.layouts: dict[str, Layout | None] = {}  # layer name -> its output's layout, as traced
 
     def check_calls(self) -> None:
         """RepeatedLayerError if a recorded layer ran more than once in this forward pass."""
@@ -205,7 +291,7 @@ class Recording(dict):
             return None
         missing = [n for n in self.names if n not in self]
         if missing:
-            raise ValueError(f"layers {missing} were not run by the model's forward pass")
+            raise not_run(self.net, missing[0], self.paths[missing[0]])
         return out
 
     def _unchanged(self) -> None:
@@ -346,9 +432,16 @@ def record(net: Net, layers: str | Sequence[str], keep_graph: bool = False,
            stop: bool = False) -> Iterator[Recording]:
     """Within the block, forward passes store each layer's output in the yielded Recording (name -> tensor).
 
+    Every output has its channels on the axis after the batch: a channels-last output (traced so, see
+    vizkit._trace: a Linear in a ConvNeXt or Swin block gives (N, H, W, C), in a MaxViT block (N, windows, window
+    positions, C), in a ViT (N, tokens, C)) is recorded with its channels moved there, e.g. (N, C, H, W);
+    Recording.layouts says how each was laid out (only the first kind are maps over the image grid).
     keep_graph=False: outputs are detached clones (safe from later in-place ops).
-    keep_graph=True: the very tensors the rest of the forward pass used, still in the graph, so
-    that d score / d output can be taken; in-place activations are off within the block.
+    keep_graph=True: the very tensors the rest of the forward pass used (for a moved output, a view of it that
+    the rest of the pass then uses), still in the graph, so that d score / d output can be taken; in-place
+    activations are off within the block.
+    A layer the forward pass did not run (an auxiliary head in eval mode, a module used through F.linear) is a
+    NotRunError naming it.
     stop=True: Recording.forward(x) ends the forward pass after the last recorded layer (or, for a layer whose
     module the model's source may call again, after the module that may call it has returned).
     A layer seen to run more than once in one pass (a shared module) is a RepeatedLayerError, not one of its
@@ -361,6 +454,9 @@ def record(net: Net, layers: str | Sequence[str], keep_graph: bool = False,
     found = {name: module for name, (_, module) in resolved.items()}
     store = Recording(net, list(found), stop)
     store.paths = {name: path for name, (path, _) in resolved.items()}
+    trace = traced(net)
+    if trace is not None:
+        store.layouts = {name: trace.layouts.get(path) for name, path in store.paths.items()}
     # stop=True: a layer whose module the source may call again (a shared ReLU) stops the pass only once the
     # module that may call it again has returned; the whole pass runs when that is the model itself
     guards = _guards(model, found) if stop else {}
@@ -390,13 +486,18 @@ def record(net: Net, layers: str | Sequence[str], keep_graph: bool = False,
             if not isinstance(output, torch.Tensor):
                 raise ValueError(f"layer {name!r} ({type(module).__name__}) returns a "
                                 f"{type(output).__name__}, not a tensor; pick one of its sub-layers")
+            lay = store.layouts.get(name)
+            c = lay.channel if lay is not None and lay.moved and output.dim() == len(lay.axes) else 1
+            a = output.movedim(c, 1) if c != 1 else output
             store.calls[name] += 1
-            store[name] = output if keep_graph else output.detach().clone()
+            store[name] = a if keep_graph else a.detach().clone()
             if keep_graph:
                 store.versions[name] = _version(output)
             if guard is not None:
                 store.waiting.add(guard)
             maybe_stop()
+            # the rest of the pass uses the recorded view, so that d score / d recorded output can be taken
+            return a.movedim(1, c) if keep_graph and c != 1 else None
         return hook
 
     with contextlib.ExitStack() as stack:
@@ -462,9 +563,15 @@ def frozen(net):
         yield model
 
 
+# activation modules, for defaults where a network has no nn.ReLU (ConvNeXt, Swin: GELU; EfficientNet: SiLU;
+# MobileNetV3: Hardswish; MobileNetV2: ReLU6)
+ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Hardswish)
+
+
 def layers_of_type(net: Net, types) -> list[str]:
-    """Names (aliases, or module paths when the net has none) of layers that are instances of types, in module order."""
+    """Names (aliases, or module paths when the net has none) of layers that are instances of types, in module order;
+    only layers the forward pass runs."""
     order = {path: i for i, (path, _) in enumerate(_model(net).named_modules())}
-    names = list(getattr(net, "layers", None) or [p for p in order if p])
+    names = runs(net, list(getattr(net, "layers", None) or [p for p in order if p]))
     found = sorted(((name, *resolve(net, name)) for name in names), key=lambda f: order[f[1]])
     return [name for name, _, module in found if isinstance(module, types)]

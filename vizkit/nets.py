@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from pathlib import Path
 
 import numpy as np
@@ -49,8 +49,8 @@ class Net:
         self.channels = len(self.mean)
         self.input_size = _check.pair(input_size, "input_size")
         self.resize = min(self.input_size) if resize is None else _check.integer(resize, "resize", 1)
-        self.layers = _aliases(model, layers)
         self._sizes_ok = {self.input_size}  # (H, W) sizes the model is known to take
+        self.layers = _aliases(self, layers)
 
     @property
     def device(self) -> torch.device:
@@ -259,10 +259,15 @@ def _class_names(classes) -> list[str]:
     return names
 
 
-def _aliases(model: nn.Module, layers) -> dict[str, str]:
-    """layers (alias -> dotted module path), checked against the model; None: default_aliases(model)."""
+def _aliases(net: Net, layers) -> dict[str, str]:
+    """layers (alias -> dotted module path), checked against the model; None: default_aliases of the layers the
+    model's forward pass runs (traced once on a zero image; all layers where that fails)."""
+    from .hooks import traced
+
+    model = net.model
     if layers is None:
-        return default_aliases(model)
+        found = traced(net)
+        return default_aliases(model, None if found is None else found.ran)
     if not isinstance(layers, dict):
         raise TypeError(f"layers must be a dict of alias -> dotted module path; got {type(layers).__name__}")
     for alias, path in layers.items():
@@ -296,15 +301,22 @@ def _first_lines(e: Exception, limit: int = 400) -> str:
 
 # --------------------------------------------------------------------------- layer aliases
 
-def default_aliases(model: nn.Module) -> dict[str, str]:
+_OTHER_ACTIVATIONS = (nn.ReLU6, nn.GELU, nn.SiLU, nn.Hardswish)
+
+
+def default_aliases(model: nn.Module, ran: Set[str] | None = None) -> dict[str, str]:
     """Friendly names for a model's layers: VGG (conv3_2, pool3, fc6), ResNet (stem, stage1…),
-    otherwise AlexNet style (conv1, relu1, pool1, … fc6, relu6, fc7) in module order."""
-    leaves = [(n, m) for n, m in model.named_modules() if n and not list(m.children())]
+    otherwise AlexNet style (conv1, relu1, pool1, … fc6, relu6, fc7) in module order, with act1… for the first
+    activation other than nn.ReLU after a layer (ReLU6, GELU, SiLU, Hardswish: MobileNet, ConvNeXt, Swin).
+
+    ran: the module paths the forward pass runs; the others get no alias (GoogLeNet's auxiliary heads in eval mode,
+    Swin's qkv and ViT's out_proj, whose weights the forward uses through F.linear). None: every layer."""
+    leaves = [(n, m) for n, m in model.named_modules() if n and not list(m.children()) and (ran is None or n in ran)]
     kind = type(model).__name__.lower()
     if kind.startswith("resnet") or kind.startswith("resnext") or kind.startswith("wideresnet"):
         aliases = {"stem": "maxpool", "pool": "avgpool"}
         aliases.update({f"stage{i}": f"layer{i}" for i in range(1, 5) if hasattr(model, f"layer{i}")})
-        return {a: p for a, p in aliases.items() if _has(model, p)}
+        return {a: p for a, p in aliases.items() if _has(model, p) and (ran is None or p in ran)}
     aliases, block, count, label = {}, 1, 0, None
     vgg = kind.startswith("vgg")
     for path, m in leaves:
@@ -320,6 +332,8 @@ def default_aliases(model: nn.Module) -> dict[str, str]:
             aliases[f"fc{label}"] = path
         elif isinstance(m, nn.ReLU) and label is not None and f"relu{label}" not in aliases:
             aliases[f"relu{label}"] = path
+        elif isinstance(m, _OTHER_ACTIVATIONS) and label is not None and f"act{label}" not in aliases:
+            aliases[f"act{label}"] = path
         elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)) and label is not None:
             name = f"pool{block}" if vgg else f"pool{label}"
             if name not in aliases:

@@ -404,13 +404,10 @@ def _epoch(loop: _Loop, epoch: int) -> tuple[dict | None, bool]:
     for x, y in _checked_batches(net, loop.dataset, "dataset", s["batch_size"], shuffle=True, generator=loop.gen):
         if s["augment"]:
             x = _augment(x, loop.gen, shift=s["augment"] != "flip")
-        logits = net.model(net.normalize(x))
-        if logits.dim() != 2:
-            raise ValueError(f"{net.name} must return (N, classes) logits to be trained; got shape "
-                             f"{tuple(logits.shape)}")
+        logits, aux = _train_forward(net, net.normalize(x))
         _check_labels(y, logits.shape[1], "dataset")
         y = y.to(logits.device)
-        loss = F.cross_entropy(logits, y)
+        loss = F.cross_entropy(logits, y) + sum(AUX_WEIGHT * F.cross_entropy(a, y) for a in aux)
         if not torch.isfinite(loss):
             return (_record(loop, epoch, start, loss_sum, correct, seen) if seen else None), True
         loop.learn(loss)
@@ -422,6 +419,28 @@ def _epoch(loop: _Loop, epoch: int) -> tuple[dict | None, bool]:
         if every and loop.step % every == 0 and loop.step % loop.per_epoch:
             loop.recorder.take(loop.step)
     return _record(loop, epoch, start, loss_sum, correct, seen), False
+
+
+AUX_WEIGHT = 0.3  # the auxiliary classifiers' share of the loss, as in GoogLeNet (Szegedy et al. 2015)
+
+
+def _train_forward(net, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The model in train mode on a batch -> ((N, classes) logits, the auxiliary heads' logits).
+
+    GoogLeNet and Inception v3 return their auxiliary classifiers' logits beside the main ones in train mode
+    (a named tuple whose first field is `logits`); they are trained with them, as in the papers."""
+    try:
+        out = net.model(x)
+    except RuntimeError as e:   # e.g. an auxiliary head, run only in train mode, too big for small inputs
+        raise ValueError(f"{net.name} fails in train mode on a batch of shape {tuple(x.shape)}: {e}") from None
+    aux: list[torch.Tensor] = []
+    if isinstance(out, tuple) and hasattr(out, "logits"):
+        aux = [a for a in out[1:] if isinstance(a, torch.Tensor)]
+        out = out.logits
+    if not isinstance(out, torch.Tensor) or out.dim() != 2:
+        got = f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"{net.name} must return (N, classes) logits to be trained; got {got}")
+    return out, aux
 
 
 def _record(loop: _Loop, epoch: int, start: float, loss_sum: float, correct: int, seen: int) -> dict:

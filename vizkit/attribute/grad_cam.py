@@ -23,14 +23,23 @@ if TYPE_CHECKING:
 
 
 def grad_cam(net: Net, x: ImageLike, target: Target, layer: str) -> torch.Tensor:
-    """(H, W) Grad-CAM map of the class target at a conv layer, in [0, 1] (all zero stays zero)."""
+    """(H, W) Grad-CAM map of the class target at a conv layer, in [0, 1] (all zero stays zero).
+
+    A channels-last layer (a Linear in a ConvNeXt or Swin block, (N, H, W, C)) is read with its channels as
+    channels; a layer whose other axes are not the image grid (tokens, windows) or that the image does not reach
+    is a ValueError."""
     inp = one_input(net, x).requires_grad_(True)
     with frozen(net), record(net, layer, keep_graph=True) as rec, torch.enable_grad():
         logits = rec.forward(inp)
-        a = rec[layer]
-        if a.dim() != 4:
-            raise ValueError(f"Grad-CAM needs a layer with (C, h, w) maps; layer {layer!r} gives "
-                             f"{tuple(a.shape[1:])}. Pick a conv, ReLU or pooling layer")
+        a, lay = rec[layer], rec.layouts.get(layer)
+        if a.dim() != 4 or (lay is not None and not lay.grid):
+            shape = f"{tuple(a.shape[1:])}" + (f", laid out {lay.describe()}" if lay is not None else "")
+            raise ValueError(f"Grad-CAM needs a layer with (C, h, w) maps over the image; layer {layer!r} of "
+                             f"{net.name} gives {shape}. Pick a conv, ReLU or pooling layer")
+        if not a.requires_grad:
+            raise ValueError(f"layer {layer!r} of {net.name} does not depend on the input image (e.g. a layer of a "
+                             "position table or a constant), so Grad-CAM has nothing to show there; pick a layer "
+                             "the image passes through")
         t = logit_index(net, logits, target)
         (g,) = torch.autograd.grad(logits[0, t], a, allow_unused=True)
     if g is None:

@@ -25,15 +25,16 @@ def project(net: Net, x: ImageLike, layer: str, channel: int, position: Position
     """(1, C, H, W): a unit (layer, channel, position) sent back to model-input space by `rule`.
 
     The backward pass starts from the layer's activations with all but the unit set to zero
-    (the unit keeps its value); position=None takes the channel's strongest position for x.
+    (the unit keeps its value); position=None takes the channel's strongest position for x. A channels-last layer
+    (hooks.layout) is read with its channels as channels.
     rule: "gradient", "deconvnet" or "guided". Unnormalised: scale it for display.
     """
     inp = one_input(net, x).requires_grad_(True)
     with frozen(net), relu_rule(net, rule), record(net, layer, keep_graph=True, stop=True) as rec:
         with torch.enable_grad():
             rec.forward(inp)
-        a = rec[layer]
-        unit = pick_unit(a, layer, channel, position)
+        a, lay = rec[layer], rec.layouts.get(layer)
+        unit = pick_unit(a, layer, channel, position, grid=lay is None or lay.grid)
         if not a.requires_grad:
             raise ValueError(f"layer {layer!r} does not depend on the input image")
         (g,) = torch.autograd.grad(a, inp, grad_outputs=unit_seed(a, unit))

@@ -63,8 +63,9 @@ def occlusion_activation(net: Net, x: ImageLike, layer: str, channel: int, windo
     inp = one_input(net, x)
     with frozen(net), torch.no_grad(), record(net, layer, stop=True) as rec:
         rec.forward(inp)
-        a = rec[layer]
-        unit = check_channel(a, layer, channel) if total else pick_unit(a, layer, channel, position)
+        a, lay = rec[layer], rec.layouts.get(layer)
+        unit = check_channel(a, layer, channel) if total else pick_unit(a, layer, channel, position,
+                                                                          grid=lay is None or lay.grid)
     if total and a.dim() != 4:
         raise ValueError(f"total=True needs a layer with maps; {layer!r} gives {tuple(a.shape[1:])}")
 

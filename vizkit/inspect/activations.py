@@ -22,7 +22,8 @@ def activations(net: Net, x: ImageLike, layers: str | Sequence[str]) -> dict[str
     """Feature maps of one image: layer -> (C, h, w) tensor ((N, C, h, w) for a batch of N > 1).
 
     x: a (N, C, H, W) model input or anything net.preprocess takes; layers: a name or a list.
-    Linear layers give (D,) vectors.
+    Linear layers give (D,) vectors. Channels-last layers (the Linear layers inside ConvNeXt, Swin and MaxViT
+    blocks give (N, H, W, C)) come channels first, (C, h, w); a ViT's tokens as (C, tokens) (see hooks.layout).
     """
     names = _check.layer_list(layers)
     for name in names:

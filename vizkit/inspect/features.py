@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from .. import _check
 from .._types import Callback, Features, ImageLike, Images, PathLike
-from ..hooks import preserved, record, resolve
+from ..hooks import layout, preserved, record, resolve
 from ._inputs import input_batches
 
 if TYPE_CHECKING:
@@ -103,7 +103,8 @@ def features(net: Net, images: Images, layer: str, batch_size: int = 256, pool: 
     """(N, D) float32 features of every image at one layer, streamed in batches under no_grad.
 
     images: a (N, C, H, W) model input, a Dataset of ([0, 1] image, label) or a DataLoader.
-    pool: None flattens conv maps (C * h * w values), "avg" or "max" pools them globally (C).
+    pool: None flattens conv maps (C * h * w values), "avg" or "max" pools them globally (C), and a
+    transformer's tokens likewise. Channels-last layers come channels first (hooks.record).
     The forward pass stops at the layer. cache=True (or a name for the dataset) keeps the
     result in vizkit's cache folder, keyed by model weights, layer, pooling and data.
     """
@@ -121,15 +122,17 @@ def features(net: Net, images: Images, layer: str, batch_size: int = 256, pool: 
         from ..data import _cache_dir
 
         data_key = cache if isinstance(cache, str) else _data_digest(images)
-        key = f"{net.name}-{_model_digest(net)}-{layer}-{pool}-{data_key}-{n}"
+        lay = layout(net, layer)
+        moved = f"-{lay.axes}" if lay is not None and lay.moved else ""  # files before channels-last moved first
+        key = f"{net.name}-{_model_digest(net)}-{layer}{moved}-{pool}-{data_key}-{n}"
         path = _cache_dir() / "features" / (hashlib.sha1(key.encode()).hexdigest()[:24] + ".npy")
         if path.exists():
             return _cached(path, n)
     out: np.ndarray | None = None
     start = 0
     for a in layer_outputs(net, images, layer, batch_size, progress, desc=f"features {layer}"):
-        if pool is not None and a.dim() == 4:
-            a = a.mean((2, 3)) if pool == "avg" else a.amax((2, 3))
+        if pool is not None and a.dim() >= 3:  # maps, or a transformer's (N, C, tokens)
+            a = a.flatten(2).mean(2) if pool == "avg" else a.flatten(2).amax(2)
         a = a.reshape(len(a), -1).float().cpu().numpy()
         if out is None:
             out = np.empty((n, a.shape[1]), dtype=np.float32)

@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 from .. import _check
 from .._types import Callback, Images
 from .features import _count, flag, layer_outputs, one_layer
-from .receptive import RF, receptive_field
+from .receptive import RF, channel_fields, receptive_field
 
 if TYPE_CHECKING:
     from ..nets import Net
@@ -28,6 +28,9 @@ class TopPatches:
     Entries an image set too small to fill hold value -inf and index -1.
     scanned: (M,) int64 dataset indices of every image searched (None where unknown); merge uses it
     to refuse overlapping shards.
+    rf: the layer's local receptive field, the window that shapes a unit's response (a globally pooled branch,
+    as in squeeze-and-excitation, reaches every unit but only rescales its channel, so the crop leaves it out);
+    channel_rfs: each channel's own, where they differ (after a concatenation); field(channel) picks.
     """
 
     values: torch.Tensor
@@ -38,6 +41,12 @@ class TopPatches:
     rf: RF
     dataset: Dataset | None = None
     scanned: torch.Tensor | None = None
+    channel_rfs: tuple[RF, ...] | None = None
+
+    def field(self, channel: int) -> RF:
+        """The receptive field of the channel's units: its own (after a concatenation) or the layer's."""
+        self._check(channel)
+        return self.rf if self.channel_rfs is None else self.channel_rfs[channel]
 
     @property
     def k(self) -> int:
@@ -53,7 +62,7 @@ class TopPatches:
         if other.k != self.k:
             raise ValueError(f"cannot merge results with different k ({self.k} and {other.k}): the smaller one lacks "
                              f"the entries the merged list needs; search every shard with the same k")
-        if tuple(other.rf) != tuple(self.rf):
+        if tuple(other.rf) != tuple(self.rf) or other.channel_rfs != self.channel_rfs:
             raise ValueError(f"cannot merge results with different receptive fields ({self.rf} and {other.rf}): "
                              f"they come from different networks")
         if self.dataset is not None and other.dataset is not None and self.dataset is not other.dataset:
@@ -70,12 +79,11 @@ class TopPatches:
         merged = _best(values, indices, ys, xs, self.k)
         scanned = None if self.scanned is None or other.scanned is None else torch.cat([self.scanned, other.scanned])
         return TopPatches(*merged, self.layer, self.rf, self.dataset if self.dataset is not None else other.dataset,
-                          scanned)
+                          scanned, self.channel_rfs)
 
     def boxes(self, channel: int) -> np.ndarray:
         """(k, 4) input-pixel boxes (top, left, bottom, right), bottom/right exclusive, unclipped."""
-        self._check(channel)
-        return torch.stack(self.rf.box(self.ys[channel], self.xs[channel]), 1).numpy()
+        return torch.stack(self.field(channel).box(self.ys[channel], self.xs[channel]), 1).numpy()
 
     def mean_crop(self, channel: int, dataset: Dataset | None = None) -> np.ndarray:
         """(size_h, size_w, C) mean of the channel's crops, NaN where no crop lies inside its image."""
@@ -102,7 +110,7 @@ class TopPatches:
         if top >= size:
             raise ValueError(f"dataset holds {size} items but the patches come from dataset index {top}: pass the "
                              f"dataset the patches were searched in (dataset=)")
-        sh, sw = self.rf.size
+        sh, sw = self.field(channel).size
         out = [crop_box(_item_image(data[idx], idx), box) for idx, box in zip(indices, self.boxes(channel))
                if idx >= 0]
         return np.stack(out) if out else np.zeros((0, sh, sw, 1), np.float32)
@@ -195,7 +203,8 @@ def top_patches(net: Net, images: Images, layer: str, k: int = 9, batch_size: in
     if n == 0:
         raise ValueError("top_patches got no images (an empty dataset or tensor)")
     dataset, ids = _source(images)
-    rf = receptive_field(net, layer)
+    rf = receptive_field(net, layer, local=True)
+    own = tuple(channel_fields(net, layer, local=True))
     best: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
     seen = 0
     for a in layer_outputs(net, images, layer, batch_size, progress, desc=f"top patches {layer}", callback=callback):
@@ -220,4 +229,4 @@ def top_patches(net: Net, images: Images, layer: str, k: int = 9, batch_size: in
         raise ValueError(f"expected {n} images but the data yielded {seen} (a DataLoader with drop_last=True "
                          f"skips the last ones: pass drop_last=False)")
     assert best is not None  # n >= 1 images were searched
-    return TopPatches(*best, layer, rf, dataset, ids)
+    return TopPatches(*best, layer, rf, dataset, ids, None if len(set(own)) <= 1 else own)

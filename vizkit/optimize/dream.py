@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from .. import _check
 from .._types import ImageLike
-from ..hooks import frozen, record, resolve
+from ..hooks import NotRunError, frozen, record, resolve
 from ..inspect._inputs import as_input
 from ..settings import RunOptions, run_settings
 from .objectives import dream
@@ -91,6 +91,18 @@ def deepdream(net: Net, x: ImageLike, layer: str, octaves: int = 4, steps: int =
     return result
 
 
+def octaves_that_fit(net: Net, layer: str, size: tuple[int, int], most: int = 8) -> int:
+    """How many octaves (at most `most`) deepdream can take at layer from an image of size (H, W): its smallest octave
+    must still run up to the layer (0: not even the image itself; 1 for a model that takes one input size only)."""
+    h, w = _check.pair(size, "size")
+    for n in range(1, most + 1):
+        try:
+            _check_layer(net, layer, None, (round(h / OCTAVE_SCALE ** (n - 1)), round(w / OCTAVE_SCALE ** (n - 1))), n)
+        except ValueError:
+            return n - 1
+    return most
+
+
 def _check_layer(net: Net, layer: str, channel, smallest: tuple[int, int], octaves: int) -> int | None:
     """The channel index checked against the layer, which must give maps at the smallest octave's size."""
     resolve(net, layer)
@@ -101,6 +113,8 @@ def _check_layer(net: Net, layer: str, channel, smallest: tuple[int, int], octav
     try:
         with frozen(net), torch.no_grad(), record(net, layer, stop=True) as rec:
             rec.forward(probe)
+    except NotRunError:
+        raise
     except ValueError as e:
         raise ValueError(f"{layer} cannot run on the smallest octave, {smallest[0]}x{smallest[1]} pixels: use fewer "
                          f"octaves or a larger size= ({e})") from None

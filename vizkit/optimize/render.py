@@ -13,7 +13,7 @@ import torch
 
 from .. import _check
 from .._types import Parametrisation, Transform
-from ..hooks import frozen, record, resolve
+from ..hooks import frozen, layout, record, resolve
 from ..settings import RunOptions, RunSettings, run_settings
 from .objectives import OUTPUT, Objective
 
@@ -114,6 +114,11 @@ def optimize_with(net: Net, objective: Objective, param: Parametrisation, steps:
     layers = [n for n in objective.layers if n != OUTPUT]
     for name in layers:
         resolve(net, name)
+        lay = layout(net, name)
+        if lay is not None and not lay.reached:
+            raise ValueError(f"layer {name!r} of {net.name} does not depend on the input image (e.g. a layer of a "
+                             "position table or a constant), so no image can change it; pick a layer the image "
+                             "passes through")
     wants_output = OUTPUT in objective.layers
     gen = torch.Generator().manual_seed(settings.seed)
     params = param.params()

@@ -47,7 +47,7 @@ def visualize_filter(net: Net, layer: str, channel_index: int, steps: int = 256,
                      lr: float = 0.05, tv: float = 0.0, transforms: bool = True, parametrisation: str = "pixels",
                      **run: Unpack[RunOptions]) -> Result:
     """Result (.image (1, C, H, W) in [0, 1]) maximising one channel's mean activation (or one neuron's, with
-    position=(y, x)).
+    position=(y, x)). A channels-last layer's channels are its last axis (hooks.record moves them first).
 
     tv weighs a total-variation prior; transforms=True asks the image to work under small jitter, zoom and
     rotation; parametrisation: "pixels" or "fourier" (decorrelated, for colour). run: seed (of the start and
@@ -60,7 +60,9 @@ def visualize_filter(net: Net, layer: str, channel_index: int, steps: int = 256,
         rec.forward(net.normalize(_start(net, seed)))
     c = rec[layer].shape[1]
     index = _check.integer(channel_index, "channel", 0, c - 1)
-    objective = channel(layer, index) if position is None else neuron(layer, index, _position(rec[layer], position))
+    lay = rec.layouts.get(layer)
+    at = None if position is None else _position(rec[layer], position, layer, lay is None or lay.grid)
+    objective = channel(layer, index) if at is None else neuron(layer, index, at)
     if tv:
         objective = objective + _check.number(tv, "tv", 0) * total_variation(2.0)
     shift = standard(min(net.input_size)) if transforms else None
@@ -104,9 +106,10 @@ def visualize_class(net: Net, target: Target, steps: int = 256, regularized: boo
     return optimize_with(net, objective, param, steps, settings, lr=lr, transforms=shift, desc=f"class model {name}")
 
 
-def _position(activation: torch.Tensor, position: Position) -> tuple[int, int]:
-    if activation.dim() != 4:
-        raise ValueError(f"position needs a layer with maps; this one gives {tuple(activation.shape[1:])}")
+def _position(activation: torch.Tensor, position: Position, layer: str, grid: bool) -> tuple[int, int]:
+    if activation.dim() != 4 or not grid:
+        what = tuple(activation.shape[1:]) if grid else "channels over windows or tokens, not the image grid"
+        raise ValueError(f"position needs a layer with maps; {layer!r} gives {what}")
     h, w = activation.shape[2:]
     if not isinstance(position, (tuple, list)) or len(position) != 2:
         raise ValueError(f"position must be a (y, x) pair; got {position!r}")

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import ImageDraw
 
-from ..hooks import RepeatedLayerError
+from ..hooks import RepeatedLayerError, image_maps
 from ..inspect import activation_stats, activations
 from ..plot import mosaic, tile_origin
 from ._draw import ORANGE, RED, colours, enlarge, fit, paste, pixels, png, sheet, shorten, text
@@ -60,9 +60,11 @@ class ActivationsPanel(Panel):
         self._timed_render()
 
     def _map_layers(self) -> list[str]:
-        """Aliases (or, with none, module paths) whose output is a stack of 2-D maps."""
+        """Aliases (or, with none, module paths) whose output is a stack of 2-D maps over the image that the image
+        reaches (channels-last layers included, their channels moved first; layers the forward does not run left
+        out)."""
         name, x = next(iter(self._inputs.items()))
-        candidates = list(self.net.layers) or [n for n, _ in self.net.model.named_modules() if n]
+        candidates = image_maps(self.net, list(self.net.layers) or [n for n, _ in self.net.model.named_modules() if n])
         try:
             acts = activations(self.net, x, candidates)
         except RepeatedLayerError as e:  # a module the forward uses twice (a shared ReLU) has no one map to show

@@ -8,10 +8,11 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from .._check import integer
-from ..hooks import layers_of_type
+from ..hooks import ACTIVATIONS, image_maps, layers_of_type
 from ..inspect import activations
 from ..measure import activation_norm
 from ..optimize import deepdream
+from ..optimize.dream import octaves_that_fit
 from ..plot import show_image
 from ._panel import check_layers, check_net, map_layers, model_inputs
 from .optimize import OptimizePanel
@@ -28,18 +29,21 @@ class DeepDreamPanel(OptimizePanel):
         self.inputs = model_inputs(net, images, "DeepDreamPanel")
         first = next(iter(self.inputs.values()))
         if layers is None:
-            layers = layers_of_type(net, (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d))
-            acts = activations(net, first, layers) if layers else {}
-            layers = [n for n in layers if acts[n].dim() == 3]
+            layers = dream_layers(net, first)
             if not layers:
-                raise ValueError(f"{net.name} has no ReLU or pooling layers with maps to dream at")
+                raise ValueError(f"{net.name} has no activation or pooling layers with maps over the image to dream "
+                                 "at; pass layers=[...]")
         else:
             layers = check_layers(net, layers, "DeepDreamPanel")
         self._channels = {n: a.shape[0] for n, a in map_layers(net, first, layers, "DeepDreamPanel").items()}
         side = min(net.input_size)
         self.size = integer(size, "size", 8) if size is not None else (4 * side if side < 100 else None)
+        start = layers[len(layers) // 2]
+        self._fits: dict[str, int] = {}  # layer -> how many octaves its smallest image still reaches it with
+        if size is None and self.size is not None and not self._octaves_fit(start):
+            self.size, self._fits = None, {}  # a model that takes its own input size only (a ViT, MaxViT)
         self.image = widgets.Dropdown(options=list(self.inputs), description="image")
-        self.layer = widgets.Dropdown(options=layers, value=layers[len(layers) // 2], description="layer")
+        self.layer = widgets.Dropdown(options=layers, value=start, description="layer")
         self.all = widgets.Checkbox(True, description="all channels")
         self.channel = widgets.IntSlider(0, 0, 1, description="channel", disabled=True, continuous_update=False)
         self.octaves = widgets.IntSlider(integer(octaves, "octaves", 1, 8), 1, 8, description="octaves",
@@ -57,9 +61,17 @@ class DeepDreamPanel(OptimizePanel):
         self._on_layer(None)
         self.message.value = "<i>press Run to dream</i>"
 
+    def _octaves_fit(self, layer: str) -> int:
+        """How many octaves the model takes at layer from the dream's size (cached; 0: not even one)."""
+        if layer not in self._fits:
+            size = (self.size, self.size) if self.size is not None else self.net.input_size
+            self._fits[layer] = octaves_that_fit(self.net, layer, size)
+        return self._fits[layer]
+
     def _on_layer(self, change) -> None:
         self._set_max(self.channel, self._channels[self.layer.value] - 1)
         self.channel.disabled = self.all.value or self.channel.max == 0
+        self._set_max(self.octaves, max(1, self._octaves_fit(self.layer.value)))  # models of one input size: 1
         if change is not None:
             self._on_setting(change)
 
@@ -99,3 +111,15 @@ class DeepDreamPanel(OptimizePanel):
         gain = after / max(before, 1e-12)
         self.message.value = f"{what}: activation norm {before:.1f} → {after:.1f} (x{gain:.1f}); {result.seconds:.1f} s"
         self.show_preview(result.image)
+
+
+def dream_layers(net, x) -> list[str]:
+    """The net's ReLU and pooling layers (or, with no ReLU, its other activations) that give maps over the image
+    it reaches, in module order."""
+    for types in ((nn.ReLU, nn.MaxPool2d, nn.AvgPool2d), (*ACTIVATIONS, nn.MaxPool2d, nn.AvgPool2d)):
+        layers = image_maps(net, layers_of_type(net, types))
+        acts = activations(net, x, layers) if layers else {}
+        layers = [n for n in layers if acts[n].dim() == 3]
+        if layers:
+            return layers
+    return []

@@ -19,7 +19,7 @@ from PIL import Image
 from torch import nn
 
 from .._check import integer, number
-from ..hooks import layers_of_type, resolve_target
+from ..hooks import image_layers, layers_of_type, resolve_target
 from ..inspect import top_patches
 from ..measure import pixel_correlation
 from ..nets import Net
@@ -188,7 +188,8 @@ class InversionPanel(OptimizePanel):
         super().__init__(steps, every)
         self.net = check_net(net, "InversionPanel")
         self.inputs = model_inputs(net, images, "InversionPanel")
-        layers = check_layers(net, layers, "InversionPanel") if layers is not None else list(net.layers)
+        layers = check_layers(net, layers, "InversionPanel") if layers is not None else \
+            image_layers(net, list(net.layers))  # the ones the forward runs and the image reaches
         self.weights = per_layer(weights, layers, "weights", 100.0, low=0.0)
         self.lrs = per_layer(lrs, layers, "lrs", 0.05, low=0.0)
         self.image = widgets.Dropdown(options=list(self.inputs), description="image")

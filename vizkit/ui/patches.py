@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 from torch import nn
 
-from ..inspect import TopPatches, activations, receptive_field
+from ..inspect import TopPatches, activations, receptive_fields
 from ..plot import patch_mosaic  # patch_mosaic moved to plot; still importable from here
 from ._draw import RED, colours, enlarge, fit, paste, pixels, png, sheet, text, width
 from ._panel import Panel, TopPatchesPanel, images_and_layers, map_layers
@@ -16,7 +16,9 @@ POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d)
 class FieldPanel(Panel):
     """The receptive field of one unit (layer, y, x) drawn on an image, beside the layer's map.
 
-    images: name -> anything net.preprocess takes. Fields are computed once per layer."""
+    images: name -> anything net.preprocess takes. The fields of every layer come from one pass over the model.
+    The box is the unit's local field; where a globally pooled branch (squeeze-and-excitation) also reaches every
+    unit, its full field is the whole image, and the caption says so."""
 
     def __init__(self, net, images: dict, layers: list[str] | None = None):
         super().__init__()
@@ -25,7 +27,8 @@ class FieldPanel(Panel):
         first = next(iter(self._inputs.values()))
         self._maps: dict[str, dict] = {next(iter(self._inputs)): dict(picture=net.deprocess(first),
                                                                      maps=map_layers(net, first, layers, "FieldPanel"))}
-        self._fields = {name: receptive_field(net, name) for name in layers}
+        self._fields = receptive_fields(net, layers, local=True)
+        self._whole = {name: rf for name, rf in receptive_fields(net, layers).items() if rf != self._fields[name]}
         self.image = widgets.Dropdown(options=list(self.images), description="image")
         self.layer = widgets.Dropdown(options=layers, description="layer")
         self.y = widgets.IntSlider(0, 0, 1, description="y")
@@ -71,9 +74,12 @@ class FieldPanel(Panel):
         text(draw, (10, 8), f"{layer} unit ({y}, {x}) sees {rf.size[0]}x{rf.size[1]} pixels", 13)
         text(draw, (xb, 8), f"{layer}: mean of its {c} maps ({h}x{w})", 13)
         self._picture(png(img))
+        whole = (f" A branch pooled over the whole image (squeeze-and-excitation) rescales every unit too, so its "
+                 f"full field is the whole image ({self._whole[layer].size[0]}x{self._whole[layer].size[1]}); the "
+                 f"box is the local field that shapes its pattern." if layer in self._whole else "")
         self.caption.value = (f"field: size {rf.size}, stride {rf.stride}, start {rf.start}; this unit covers rows "
                               f"{top}…{bottom - 1}, columns {left}…{right - 1} "
-                              f"(grey: the padding outside the image)")
+                              f"(grey: the padding outside the image).{whole}")
         self._idle()
 
 
@@ -96,8 +102,9 @@ class PatchesPanel(TopPatchesPanel):
         mosaic = pixels(patch_mosaic(crops))
         f = fit(mosaic, 360, 360)
         vals = tp.values[ch][: len(crops)]
+        (fh, fw), low, high = tp.field(ch).size, float(vals[-1]), float(vals[0])
         lines = [f"{tp.layer} channel {ch}: top {len(crops)} of {len(self.dataset):,} images",
-                 f"field {tp.rf.size[0]}x{tp.rf.size[1]} px; activations {float(vals[-1]):.2f}…{float(vals[0]):.2f}"]
+                 f"field {fh}x{fw} px; activations {low:.2f}…{high:.2f}"]
         img, draw = sheet(max(mosaic.shape[1] * f, *(width(t, 12) for t in lines)) + 20, mosaic.shape[0] * f + 50)
         for i, t in enumerate(lines):
             text(draw, (img.width // 2, 6 + 17 * i), t, 12, anchor="mt")

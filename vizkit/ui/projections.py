@@ -33,7 +33,7 @@ class ProjectionPanel(Panel):
         first = next(iter(self._inputs))
         self._maps: dict = {first: map_layers(net, self._inputs[first], layers, "ProjectionPanel")}
         self._done: dict = {}
-        self._fields: dict = {}  # layer -> its receptive field (tracing the net takes ~0.1 s)
+        self._fields: dict = {}  # layer -> its receptive field (one pass over the net serves every layer)
         self.image = widgets.Dropdown(options=list(self.images), description="image")
         self.layer = widgets.Dropdown(options=list(layers), value=layers[-1], description="layer")
         self.channel = widgets.IntSlider(0, 0, 1, description="channel", continuous_update=False)
@@ -124,7 +124,7 @@ class TopProjectionsPanel(TopPatchesPanel):
                 signal = deconvnet(self.net, self.net.normalize(self.dataset[i][0].unsqueeze(0)), layer, channel,
                                    position=(y, x))
                 rgb = projection_rgb(signal)  # (H, W, 3), zero mid-grey, scaled per image
-                crop = crop_box(rgb.transpose(2, 0, 1), tp.rf.box(y, x))
+                crop = crop_box(rgb.transpose(2, 0, 1), tp.field(channel).box(y, x))
                 tiles.append(crop)
                 done(n + 1, len(entries))
             self._proj[key] = (tp.crops(channel), np.stack(tiles))
@@ -153,6 +153,6 @@ class TopProjectionsPanel(TopPatchesPanel):
         parts["patches"].set_data(left)
         parts["projections"].set_data(right)
         title = (f"{tp.layer} channel {self.channel.value}: top {len(patches)} of {len(self.dataset):,} images, "
-                 f"field {tp.rf.size[0]}x{tp.rf.size[1]} px")
+                 f"field {tp.field(self.channel.value).size[0]}x{tp.field(self.channel.value).size[1]} px")
         self._redraw(lambda draw: text(draw, (parts["width"] / 2, 4), title, 12, anchor="ma"))
         self._idle()

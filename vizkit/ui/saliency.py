@@ -17,7 +17,7 @@ from torch import nn
 from .._check import integer, number
 from ..attribute import heat_maps
 from ..attribute.occlusion import occlusion_probs
-from ..hooks import frozen, layers_of_type, resolve, resolve_target
+from ..hooks import frozen, image_maps, layers_of_type, resolve, resolve_target
 from ..inspect import activations
 from ..plot import heat_rgb, label_colors
 from ._draw import above, text
@@ -187,9 +187,10 @@ class SaliencyPanel(_ImagesPanel):
 
     @staticmethod
     def _map_layers(net, x) -> list[str]:
-        """Conv, ReLU and pooling layers whose output is maps; Grad-CAM is usually taken at the last
-        rectified one (before a ReLU the weighted sum of maps can be negative everywhere)."""
-        names = layers_of_type(net, (nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d))
+        """Conv, ReLU and pooling layers whose output is maps over the image that the image reaches (not SwinV2's
+        position-table ReLU); Grad-CAM is usually taken at the last rectified one (before a ReLU the weighted sum
+        of maps can be negative everywhere)."""
+        names = image_maps(net, layers_of_type(net, (nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d)))
         acts = activations(net, x, names) if names else {}
         return [n for n in names if acts[n].dim() == 3]
 

@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .._check import integer
+from ..hooks import image_maps
 from ..optimize import style_transfer, synthesize_texture
 from ..optimize.style import default_layers, image_pixels
 from ..plot import show_image
@@ -131,7 +132,8 @@ class StylePanel(_StylePanel):
         self.style = widgets.Dropdown(options=list(self.styles), description="style")
         self.content_upload = widgets.FileUpload(accept="image/*", multiple=False, description="content")
         self.style_upload = widgets.FileUpload(accept="image/*", multiple=False, description="style")
-        options = list(dict.fromkeys([content_layer, *layers, *net.layers]))
+        # content layers need maps too: the net's layers that give maps over the image it reaches
+        options = list(dict.fromkeys([content_layer, *layers, *image_maps(net, list(net.layers))]))
         self.content_layer = widgets.Dropdown(options=options, value=content_layer, description="content at")
         self.weight = widgets.FloatLogSlider(1.0, base=10, min=-2, max=2, step=0.25, description="style weight",
                                              continuous_update=False)
