@@ -32,15 +32,16 @@ $(STAMP): $(PY) pyproject.toml Makefile etc/lab-overrides.json
 	touch $(STAMP)
 
 # Debian packages, installed when we are root on Debian: Fashion-MNIST unless vizkit finds it already, and
-# Chromium for the browser test (Playwright's own browser download needs the internet).
-DEBIAN_PACKAGES = $(shell $(PY) -c "from vizkit.data import find_fashion_mnist as f; f(download=False)" \
-                    >/dev/null 2>&1 || echo dataset-fashion-mnist) $(shell [ -x /usr/bin/chromium ] || echo chromium)
+# Chromium for the browser test (Playwright's own browser download needs the internet). The list is worked out
+# once, in the recipe (a make variable would import vizkit again at every mention).
 data: $(STAMP)
-	@if [ -n "$(strip $(DEBIAN_PACKAGES))" ]; then \
+	@pkgs="$$($(PY) -c 'from vizkit.data import find_fashion_mnist as f; f(download=False)' >/dev/null 2>&1 \
+	         || echo dataset-fashion-mnist) $$([ -x /usr/bin/chromium ] || echo chromium)"; \
+	pkgs=$$(echo $$pkgs); \
+	if [ -n "$$pkgs" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    (apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null 2>&1 \
-	     || { apt-get update -qq && apt-get install -y -qq $(DEBIAN_PACKAGES); }); \
-	  else echo "Not installed: $(DEBIAN_PACKAGES). Fashion-MNIST downloads on first use" \
+	    (apt-get install -y -qq $$pkgs >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $$pkgs; }); \
+	  else echo "Not installed: $$pkgs. Fashion-MNIST downloads on first use" \
 	            "(or: sudo apt-get install dataset-fashion-mnist); without chromium the browser test is skipped."; fi; fi
 
 lab: setup

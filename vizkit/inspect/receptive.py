@@ -8,7 +8,9 @@ model and is cached."""
 
 from __future__ import annotations
 
+import functools
 import operator
+import sys
 import weakref
 from dataclasses import dataclass, replace
 from functools import reduce
@@ -245,7 +247,8 @@ PRODUCTS = {torch.matmul, operator.matmul, torch.bmm, torch.einsum, "matmul", "b
 ATTENTION = (nn.MultiheadAttention,)
 
 
-def _extra_functions() -> tuple[set, set, set]:
+@functools.cache
+def _torchvision_functions() -> tuple[set, set, set]:
     """torchvision's fx-wrapped functions: (pointwise, window attention, 2x2 patch merging)."""
     pointwise, windowed, merging = set(), set(), set()
     try:
@@ -259,7 +262,9 @@ def _extra_functions() -> tuple[set, set, set]:
     return pointwise, windowed, merging
 
 
-EXTRA_POINTWISE, WINDOW_ATTENTION, PATCH_MERGING = _extra_functions()
+def _extra_functions() -> tuple[set, set, set]:
+    """The torchvision functions a model can call: none before torchvision is imported (importing it costs 2 s)."""
+    return _torchvision_functions() if "torchvision" in sys.modules else (set(), set(), set())
 
 
 def _name(target) -> str:
@@ -335,11 +340,12 @@ class _Walk(fx.Interpreter):
         if any(isinstance(self.values[a], tuple) for a in operands):
             raise _Refuse("it takes a tuple of tensors the walk cannot follow")
         v = self.values.get(n.args[0]) if n.args and isinstance(n.args[0], fx.Node) else None
-        if target in POINTWISE_FUNCTIONS or target in POINTWISE_METHODS or target in EXTRA_POINTWISE:
+        extra_pointwise, window_attention, patch_merging = _extra_functions()
+        if target in POINTWISE_FUNCTIONS or target in POINTWISE_METHODS or target in extra_pointwise:
             return self._pointwise(operands, result)
         if target in LAYOUT_FUNCTIONS or target in LAYOUT_METHODS:
             return self._layout(n, result)
-        if target in PATCH_MERGING:
+        if target in patch_merging:
             return self._merge_patches(self.values[n.args[0]], args[0], result)
         if isinstance(v, _Value):
             if target is F.conv2d:
@@ -372,7 +378,7 @@ class _Walk(fx.Interpreter):
                                    "mixes positions with input-dependent weights")
         if target is F.scaled_dot_product_attention:
             return self._attention(operands, result)
-        if target in WINDOW_ATTENTION:
+        if target in window_attention:
             return self._attention(operands, result, "window attention, which mixes the positions of each (shifted) "
                                    "window with input-dependent weights: a unit's field depends on the window it "
                                    "falls in, not on a fixed sliding window")
