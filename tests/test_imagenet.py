@@ -87,7 +87,7 @@ def test_auto_runs_from_the_cache_and_names_stand_in_weights(torch_home, no_netw
     section = vk.imagenet_section("resnet18", "auto", shows=SHOWS, seconds=500)   # cached: runs however long
     assert isinstance(section.net, vk.Net) and section.net.name == "resnet18" and section.runs
     assert section.published is False
-    assert section.reason.startswith(f"Running: {SHOWS}, on resnet18 (cached, about 500 s on a CPU); stand-in weights")
+    assert section.reason.startswith(f"Running: {SHOWS}, on resnet18 (cached, about 8 min on a CPU); stand-in weights")
     assert "not meaningful" in str(section)
 
 
@@ -211,3 +211,9 @@ def test_size_feeds_the_same_network_smaller_images(torch_home, no_network):
     assert small.preprocess(vk.sample_image("china")).shape == (1, 3, 64, 64)
     with pytest.raises(ValueError, match="size"):
         vk.imagenet_section("resnet18", "auto", shows=SHOWS, seconds=5, size=8)
+
+
+@pytest.mark.parametrize("seconds, words", [(0, "0 s"), (31, "31 s"), (119, "119 s"), (120, "2 min"), (500, "8 min"),
+                                            (7199, "120 min"), (7200, "2 h"), (20000, "6 h")])
+def test_a_wait_reads_in_seconds_minutes_or_hours(seconds, words):
+    assert switch.duration(seconds) == words

@@ -67,6 +67,13 @@ def imagenet_setting(value: object = None) -> str | bool:
                      f"got {value!r}")
 
 
+def duration(seconds: float) -> str:
+    """A wait in words a reader takes in at once: "45 s" under 2 minutes, "25 min" under 2 hours, else "6 h"."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.0f} h"
+
+
 def imagenet_section(name: str, setting: object = None, *, shows: str, seconds: float, size: int | None = None,
                      budget: float = CPU_BUDGET, device: str | torch.device | None = None,
                      timeout: float = TIMEOUT) -> ImageNetSection:
@@ -90,7 +97,7 @@ def imagenet_section(name: str, setting: object = None, *, shows: str, seconds: 
     path = checkpoint_path(url)
     cached = path.exists()
     megabytes = f"{size_mb:.0f} MB" if size_mb else "size unknown"
-    here = f"about {seconds:.0f} s on a CPU" + (", less on this GPU" if gpu else "")
+    here = f"about {duration(seconds)} on a CPU" + (", less on this GPU" if gpu else "")
     turn_on = f"set IMAGENET = True in the first cell, or ${ENV}=1, to download and run it"
 
     def skip(why: str, how: str = turn_on) -> ImageNetSection:
