@@ -55,12 +55,14 @@ lint: $(STAMP)
 unit: setup
 	$(PY) -m pytest -q tests --ignore=tests/browser --ignore=tests/student --cov=vizkit --cov-report=term
 
-# The solved course under nbval, then the student version (make student) with only its checks failing.
+# The solved course under nbval. The student versions (make student), with only their checks failing, run in
+# the browser test; tests/student runs them in a plain kernel only where that test cannot (no Chromium).
 notebooks: setup
 	VIZKIT_SMOKE=1 $(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks
 	$(PY) -m pytest -q tests/student
 
-# Every notebook in JupyterLab in Chromium, as a student: Run All, then every control once (SMOKE parameters).
+# Every notebook's student version in JupyterLab in Chromium, as a student: Run All, then every control once
+# (SMOKE parameters).
 browser: setup
 	$(PY) -m pytest -q tests/browser
 
