@@ -64,6 +64,7 @@ def test_net_to_moves_the_model_and_returns_the_net():
 CALLS = {
     "activations": (lambda n, x, d: vk.activations(n, x, "conv2")["conv2"], "model"),
     "dead_filters": (lambda n, x, d: vk.dead_filters(n, d, "conv2"), "model"),
+    "layer_stats": (lambda n, x, d: vk.layer_stats(n, d, "conv2", progress=False)["mean"], "model"),
     "filter_weights": (lambda n, x, d: vk.filter_weights(n, "conv1"), "model"),
     "features": (lambda n, x, d: vk.features(n, d, "relu4", progress=False), "numpy"),
     "top_patches": (lambda n, x, d: vk.top_patches(n, d, "conv2", k=2, progress=False).values, "cpu"),

@@ -61,6 +61,8 @@ TECHNIQUES = {
                                     lambda net, x: vk.activations(net, x, ["conv1", "nope"])),
     "dead_filters": (lambda net, x: vk.dead_filters(net, x.repeat(4, 1, 1, 1), "conv2"),
                      lambda net, x: vk.dead_filters(net, BAD, "conv2")),
+    "layer_stats": (lambda net, x: vk.layer_stats(net, x.repeat(4, 1, 1, 1), "conv2", progress=False),
+                    lambda net, x: vk.layer_stats(net, BAD, "conv2", progress=False)),
     "filter_weights": (lambda net, x: vk.filter_weights(net, "conv1"),
                        lambda net, x: vk.filter_weights(net, "pool1")),
     "filter_smoothness": (lambda net, x: vk.filter_smoothness(net.model.features[0].weight),
@@ -317,6 +319,8 @@ IMAGE_FOLDER = {
                     lambda net, ds: vk.top_patches(net, ds, "fc4", k=2, progress=False)),
     "dead_filters": (lambda net, ds: vk.dead_filters(net, ds, "relu2"),
                      lambda net, ds: vk.dead_filters(net, vk.ImageFolder(ds.root, size=28, channels=3), "relu2")),
+    "layer_stats": (lambda net, ds: vk.layer_stats(net, ds, "relu2", progress=False),
+                    lambda net, ds: vk.layer_stats(net, vk.ImageFolder(ds.root, size=28, channels=3), "relu2")),
     "evaluate": (lambda net, ds: vk.evaluate(net, ds), lambda net, ds: vk.evaluate(net, vk.ImageFolder(
         ds.root, net=net, labelled=False))),
 }

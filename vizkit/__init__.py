@@ -5,7 +5,7 @@ input is on. Tensors they return live there too, except occlusion maps, TopPatch
 features, neighbours and embeddings are NumPy arrays.
 """
 
-from . import measure, plot, runs
+from . import distributed, measure, plot, runs
 from .attribute import (
     Approximation,
     DeconvStep,
@@ -37,6 +37,7 @@ from .inspect import (
     filter_smoothness,
     filter_weights,
     knn_agreement,
+    layer_stats,
     nearest,
     nearest_to,
     receptive_field,
@@ -65,9 +66,9 @@ from .train import History, evaluate, train
 
 __version__ = "0.1.0"
 __all__ = [
-    "measure", "plot", "runs", "FashionMNIST", "ImageFolder", "open_image", "sample_image", "sample_images",
-    "preserved", "record",
-    "activations", "activation_stats", "dead_filters", "filter_weights", "filter_smoothness",
+    "distributed", "measure", "plot", "runs", "FashionMNIST", "ImageFolder", "open_image", "sample_image",
+    "sample_images", "preserved", "record",
+    "activations", "activation_stats", "dead_filters", "layer_stats", "filter_weights", "filter_smoothness",
     "features", "nearest", "nearest_to", "NeighbourIndex", "knn_agreement", "embed", "explained_variance",
     "trustworthiness",
     "RF", "receptive_field", "receptive_fields", "TopPatches", "top_patches",

@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from .. import _check
 from .._types import Callback, Features, ImageLike, Images, PathLike
+from ..distributed import finish, share
 from ..hooks import layout, preserved, record, resolve
 from ._inputs import input_batches
 
@@ -107,6 +108,7 @@ def features(net: Net, images: Images, layer: str, batch_size: int = 256, pool: 
     transformer's tokens likewise. Channels-last layers come channels first (hooks.record).
     The forward pass stops at the layer. cache=True (or a name for the dataset) keeps the
     result in vizkit's cache folder, keyed by model weights, layer, pooling and data.
+    Under torch.distributed each process scans its shard and all get every row (vizkit.distributed).
     """
     pool = _check.choice(pool, "pool", (None, "avg", "max"))
     batch_size = _check.integer(batch_size, "batch_size", 1)
@@ -126,29 +128,43 @@ def features(net: Net, images: Images, layer: str, batch_size: int = 256, pool: 
         moved = f"-{lay.axes}" if lay is not None and lay.moved else ""  # files before channels-last moved first
         key = f"{net.name}-{_model_digest(net)}-{layer}{moved}-{pool}-{data_key}-{n}"
         path = _cache_dir() / "features" / (hashlib.sha1(key.encode()).hexdigest()[:24] + ".npy")
-        if path.exists():
-            return _cached(path, n)
-    out: np.ndarray | None = None
-    start = 0
-    for a in layer_outputs(net, images, layer, batch_size, progress, desc=f"features {layer}"):
-        if pool is not None and a.dim() >= 3:  # maps, or a transformer's (N, C, tokens)
-            a = a.flatten(2).mean(2) if pool == "avg" else a.flatten(2).amax(2)
-        a = a.reshape(len(a), -1).float().cpu().numpy()
-        if out is None:
-            out = np.empty((n, a.shape[1]), dtype=np.float32)
-        if a.shape[1] != out.shape[1]:
-            raise ValueError(f"layer {layer!r} gives {a.shape[1]} values per image for images from {start} on but "
-                             f"{out.shape[1]} before: the images differ in size; resize them to one size, or pass "
-                             f"pool='avg' for one value per channel")
-        if start + len(a) > n:
-            raise ValueError(f"the data yielded more than the {n} images it says it holds")
-        out[start:start + len(a)] = a
-        start += len(a)
-    if start != n:
-        raise ValueError(f"expected {n} images but the data yielded {start} (a DataLoader with drop_last=True "
-                         f"skips the last ones: pass drop_last=False)")
-    assert out is not None  # n >= 1 images were written into it
-    if path is not None:
+    # under torch.distributed, this process's shard (the ranks must agree on all of it, a cached file included)
+    part = share(images, n, batch_size, "features", model=net, layer=layer, pool=pool,
+                 cached=path is not None and path.exists())
+    if path is not None and path.exists():
+        return _cached(path, n)
+
+    def scan() -> np.ndarray:
+        m = len(part.span)
+        out: np.ndarray | None = None
+        start = 0
+        for a in layer_outputs(net, part.images, layer, batch_size, progress and part.rank == 0,
+                               desc=f"features {layer}" + (f" (rank 0 of {part.size})" if part.shared else "")):
+            if pool is not None and a.dim() >= 3:  # maps, or a transformer's (N, C, tokens)
+                a = a.flatten(2).mean(2) if pool == "avg" else a.flatten(2).amax(2)
+            a = a.reshape(len(a), -1).float().cpu().numpy()
+            if out is None:
+                out = np.empty((m, a.shape[1]), dtype=np.float32)
+            if a.shape[1] != out.shape[1]:
+                raise ValueError(f"layer {layer!r} gives {a.shape[1]} values per image for images from "
+                                 f"{part.span.start + start} on but {out.shape[1]} before: the images differ in size; "
+                                 f"resize them to one size, or pass pool='avg' for one value per channel")
+            if start + len(a) > m:
+                raise ValueError(f"the data yielded more than the {n} images it says it holds")
+            out[start:start + len(a)] = a
+            start += len(a)
+        if start != m:
+            raise ValueError(f"expected {n} images but the data yielded {part.span.start + start} (a DataLoader with "
+                             f"drop_last=True skips the last ones: pass drop_last=False)")
+        assert out is not None  # m >= 1 images were written into it
+        return out
+
+    parts = [p for p in finish(part, scan) if p is not None]
+    if len({p.shape[1] for p in parts}) > 1:
+        raise ValueError(f"layer {layer!r} gives {sorted({p.shape[1] for p in parts})} values per image on different "
+                         f"shards: the images differ in size; resize them to one size, or pass pool='avg'")
+    out = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    if path is not None and part.rank == 0:  # one writer
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
         np.save(tmp, out)

@@ -13,6 +13,7 @@ from torch.utils.data import Dataset
 
 from .. import _check
 from .._types import Callback, Images
+from ..distributed import finish, share
 from .features import _count, flag, layer_outputs, one_layer
 from .receptive import RF, channel_fields, receptive_field
 
@@ -192,6 +193,7 @@ def top_patches(net: Net, images: Images, layer: str, k: int = 9, batch_size: in
     images: a Dataset of ([0, 1] image, label) (a Subset keeps its parent's indices), a DataLoader
     or a (N, C, H, W) model input. One streaming pass; memory O(k x channels) beyond a batch.
     callback(images done, total), if given, runs after each batch (a panel's progress bar).
+    Under torch.distributed each process searches its shard and all get the merged result (vizkit.distributed).
     """
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be a function (done, total) or None; got {callback!r}")
@@ -205,28 +207,40 @@ def top_patches(net: Net, images: Images, layer: str, k: int = 9, batch_size: in
     dataset, ids = _source(images)
     rf = receptive_field(net, layer, local=True)
     own = tuple(channel_fields(net, layer, local=True))
-    best: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
-    seen = 0
-    for a in layer_outputs(net, images, layer, batch_size, progress, desc=f"top patches {layer}", callback=callback):
-        if a.dim() != 4:
-            raise ValueError(f"layer {layer!r} gives {tuple(a.shape[1:])} outputs, not maps; "
-                             "top_patches needs a convolutional layer")
-        b, c, h, w = a.shape
-        if seen + b > n:
-            raise ValueError(f"the data yielded more than the {n} images it says it holds")
-        flat = a.float().reshape(b, c, h * w)
-        vals, pos = (t.cpu() for t in flat.max(dim=2))  # first position of the maximum; kept on the CPU
-        batch_ids = ids[seen:seen + b].view(b, 1).expand(b, c)
-        cand = (vals.T, batch_ids.T.contiguous(), (pos // w).T, (pos % w).T)
-        if best is None:
-            filler = (torch.full((c, k), -torch.inf), torch.full((c, k), -1, dtype=torch.int64),
-                      torch.zeros((c, k), dtype=torch.int64), torch.zeros((c, k), dtype=torch.int64))
-            best = filler
-        values, indices, ys, xs = (torch.cat([o, nw], 1) for o, nw in zip(best, cand))
+    part = share(images, n, batch_size, "top_patches", model=net, layer=layer, k=k)
+
+    def scan() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        best: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        shard_ids, m, seen = ids[part.span.start:part.span.stop], len(part.span), 0
+        for a in layer_outputs(net, part.images, layer, batch_size, progress and part.rank == 0,
+                               desc=f"top patches {layer}" + (f" (rank 0 of {part.size})" if part.shared else ""),
+                               callback=callback if part.rank == 0 else None):
+            if a.dim() != 4:
+                raise ValueError(f"layer {layer!r} gives {tuple(a.shape[1:])} outputs, not maps; "
+                                 "top_patches needs a convolutional layer")
+            b, c, h, w = a.shape
+            if seen + b > m:
+                raise ValueError(f"the data yielded more than the {n} images it says it holds")
+            flat = a.float().reshape(b, c, h * w)
+            vals, pos = (t.cpu() for t in flat.max(dim=2))  # first position of the maximum; kept on the CPU
+            batch_ids = shard_ids[seen:seen + b].view(b, 1).expand(b, c)
+            cand = (vals.T, batch_ids.T.contiguous(), (pos // w).T, (pos % w).T)
+            if best is None:
+                best = (torch.full((c, k), -torch.inf), torch.full((c, k), -1, dtype=torch.int64),
+                        torch.zeros((c, k), dtype=torch.int64), torch.zeros((c, k), dtype=torch.int64))
+            values, indices, ys, xs = (torch.cat([o, nw], 1) for o, nw in zip(best, cand))
+            best = _best(values, indices, ys, xs, k)
+            seen += b
+        if seen != m:
+            raise ValueError(f"expected {n} images but the data yielded {part.span.start + seen} (a DataLoader with "
+                             f"drop_last=True skips the last ones: pass drop_last=False)")
+        assert best is not None  # m >= 1 images were searched
+        return best
+
+    parts = [p for p in finish(part, scan) if p is not None]
+    # the shards' lists merged: the k best of all candidates, ties to the lower index, as in one pass
+    best: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] = parts[0]
+    if len(parts) > 1:
+        values, indices, ys, xs = (torch.cat(fs, 1) for fs in zip(*parts))
         best = _best(values, indices, ys, xs, k)
-        seen += b
-    if seen != n:
-        raise ValueError(f"expected {n} images but the data yielded {seen} (a DataLoader with drop_last=True "
-                         f"skips the last ones: pass drop_last=False)")
-    assert best is not None  # n >= 1 images were searched
     return TopPatches(*best, layer, rf, dataset, ids, None if len(set(own)) <= 1 else own)
