@@ -61,6 +61,7 @@ from .optimize import (
     visualize_class,
     visualize_filter,
 )
+from .scan import load_scan
 from .settings import RunSettings, SnapshotSettings, StyleSettings, TrainSettings
 from .train import History, evaluate, train
 
@@ -71,7 +72,7 @@ __all__ = [
     "activations", "activation_stats", "dead_filters", "layer_stats", "filter_weights", "filter_smoothness",
     "features", "nearest", "nearest_to", "NeighbourIndex", "knn_agreement", "embed", "explained_variance",
     "trustworthiness",
-    "RF", "receptive_field", "receptive_fields", "TopPatches", "top_patches",
+    "RF", "receptive_field", "receptive_fields", "TopPatches", "top_patches", "load_scan",
     "Net", "WeightsUnavailableError", "available_models", "load", "wrap",
     "ImageNetSection", "imagenet_section", "imagenet_setting", "published_weights",
     "History", "evaluate", "train", "RunSettings", "TrainSettings", "SnapshotSettings", "StyleSettings",
