@@ -26,6 +26,7 @@ def worker(args) -> None:
     shared = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if shared:
         dist.init_process_group("gloo")
+    torch.manual_seed(0)   # the same random weights on every rank (the ranks refuse to work on different models)
     net = vk.load(args.model, pretrained=False, device=args.device) if args.model != "fashion-cnn" else \
         vk.load("fashion-cnn", device=args.device)
     if args.model == "fashion-cnn":
