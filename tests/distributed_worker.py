@@ -18,7 +18,7 @@ import vizkit as vk
 N = 3000
 BROKEN = 2500   # in rank 1's shard: batches of 256, so rank 0 reads items 0..1535 and rank 1 the rest
 PASSES = {"features": ("relu3", dict(pool="avg")), "flat": ("pool2", {}), "top_patches": ("relu2", dict(k=9)),
-          "dead_filters": ("relu3", {}), "layer_stats": ("relu1", {})}
+          "dead_filters": ("relu3", {}), "layer_stats": ("relu1", {}), "evaluate": (None, {})}
 
 
 class Recording(torch.utils.data.Dataset):
@@ -55,6 +55,9 @@ def run_passes(net, data) -> dict:
             found[what] = {f: getattr(top, f) for f in ("values", "indices", "ys", "xs", "scanned")}
         elif what == "dead_filters":
             found[what] = vk.dead_filters(net, data, layer)
+        elif what == "evaluate":
+            # unrecorded: evaluate's up-front check of item 0 would blur which shard each rank read
+            found[what] = vk.evaluate(net, getattr(data, "data", data), batch_size=256)
         else:
             found[what] = vk.layer_stats(net, data, layer, progress=False)
     return found

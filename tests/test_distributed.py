@@ -1,6 +1,7 @@
-"""Dataset passes under torch.distributed (vizkit.distributed): torchrun with two gloo processes on 3,000
-Fashion-MNIST test images gives what one process gives, bit for bit, each rank reading about half; a broken item
-in one shard ends both ranks with its error, quickly; ranks that ask for different things are refused."""
+"""Dataset passes under torch.distributed (vizkit.distributed; features, top_patches, dead_filters, layer_stats,
+evaluate): torchrun with two gloo processes on 3,000 Fashion-MNIST test images gives what one process gives, bit for
+bit, each rank reading about half; a broken item in one shard ends both ranks with its error, quickly; ranks that
+ask for different things are refused."""
 
 import os
 import subprocess
@@ -55,6 +56,7 @@ def test_two_processes_give_what_one_gives(tmp_path, one_process):
         for field, value in one_process["top_patches"].items():
             assert torch.equal(found["top_patches"][field], value), field
         assert torch.equal(found["dead_filters"], one_process["dead_filters"])
+        assert found["evaluate"] == one_process["evaluate"] > 0.8
         for stat, value in one_process["layer_stats"].items():
             assert torch.equal(found["layer_stats"][stat], value), stat
 

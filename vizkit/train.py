@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from . import _check
 from ._types import PathLike
 from .data import batches as _batches
+from .distributed import finish, share
 from .hooks import preserved, record, resolve
 from .nets import check_net
 from .settings import RunOptions, RunSettings, SnapshotSettings, TrainSettings, run_settings
@@ -280,23 +281,33 @@ def _seed(seed: int, net: Net) -> None:
 
 
 def evaluate(net: Net, dataset: Dataset, batch_size: int = 500) -> float:
-    """Top-1 accuracy of net on a non-empty labelled dataset of [0, 1] images; the model is left as found."""
+    """Top-1 accuracy of net on a non-empty labelled dataset of [0, 1] images; the model is left as found.
+    Under torch.distributed each process scores its shard and all get the whole accuracy (vizkit.distributed)."""
     check_net(net, "evaluate")
     batch_size = _check.integer(batch_size, "batch_size", 1)
     with _rng_kept(net):
         _check_dataset(net, dataset, "dataset")
-        return _accuracy(net, dataset, batch_size, "dataset")
+        part = share(dataset, len(cast(Sized, dataset)), batch_size, "evaluate", model=net)
+        shard = cast(Dataset, part.images)   # a Subset of the dataset
+        counts = [c for c in finish(part, lambda: _counts(net, shard, batch_size, "dataset")) if c]
+        return sum(c for c, _ in counts) / sum(t for _, t in counts)
+
+
+def _accuracy(net: Net, dataset: Dataset, batch_size: int, what: str) -> float:
+    correct, total = _counts(net, dataset, batch_size, what)
+    return correct / total
 
 
 @torch.no_grad()
-def _accuracy(net: Net, dataset: Dataset, batch_size: int, what: str) -> float:
+def _counts(net: Net, dataset: Dataset, batch_size: int, what: str) -> tuple[int, int]:
+    """(images classified correctly, images)."""
     with preserved(net) as model:
         model.eval()
         correct = total = 0
         for x, y in _checked_batches(net, dataset, what, batch_size):
-            correct += (model(net.normalize(x)).argmax(1) == y.to(net.device)).sum().item()
+            correct += int((model(net.normalize(x)).argmax(1) == y.to(net.device)).sum().item())
             total += len(y)
-    return correct / total
+    return correct, total
 
 
 def _probe_batch(net: Net, dataset: Dataset, probe, size: int) -> torch.Tensor:
