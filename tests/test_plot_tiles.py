@@ -93,6 +93,7 @@ def test_layers_of_type():
     assert layers_of_type(net, nn.Conv2d) == ["edges"]
     assert layers_of_type(net, (nn.Conv2d, nn.MaxPool2d)) == ["edges", "squash"]  # module order
     assert layers_of_type(small_net({}), (nn.Conv2d, nn.MaxPool2d)) == ["0", "2"]  # no aliases: paths
+    assert layers_of_type(net, nn.ReLU) == ["1"]   # no alias is a ReLU: module paths (as ResNet's stage aliases)
 
 
 def test_layers_of_type_keeps_the_bundled_choice(fashion):

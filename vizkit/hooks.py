@@ -569,9 +569,13 @@ ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Hardswish)
 
 
 def layers_of_type(net: Net, types) -> list[str]:
-    """Names (aliases, or module paths when the net has none) of layers that are instances of types, in module order;
-    only layers the forward pass runs."""
+    """Names of layers that are instances of types, in module order; only layers the forward pass runs. Aliases,
+    or module paths where the net has no aliases or none of them is of these types (ResNet's are its stages)."""
     order = {path: i for i, (path, _) in enumerate(_model(net).named_modules())}
-    names = runs(net, list(getattr(net, "layers", None) or [p for p in order if p]))
-    found = sorted(((name, *resolve(net, name)) for name in names), key=lambda f: order[f[1]])
-    return [name for name, _, module in found if isinstance(module, types)]
+
+    def of_type(names: list[str]) -> list[str]:
+        found = sorted(((name, *resolve(net, name)) for name in runs(net, names)), key=lambda f: order[f[1]])
+        return [name for name, _, module in found if isinstance(module, types)]
+
+    aliases = list(getattr(net, "layers", None) or [])
+    return (of_type(aliases) if aliases else []) or of_type([p for p in order if p])

@@ -142,20 +142,26 @@ def default_layers(net: Net, pixels: torch.Tensor) -> list[str]:
     """Gatys et al.'s relu1_1 ... relu5_1 where the net has them (VGG); otherwise every ReLU layer that
     gives maps over the image it reaches, for this image (random-multiscale: relu_3x3 ... relu_15x15); with no
     such ReLU, five of the other activations' spread over the depth (GELU in ConvNeXt and Swin, ReLU6, SiLU,
-    Hardswish), and with none of those (ReLUs called as F.relu: GoogLeNet, Inception), five convolutions'."""
+    Hardswish), and with none of those (ReLUs called as F.relu: GoogLeNet, Inception; one ReLU module called in
+    several places: ResNet), five convolutions'."""
     names: list[str] = [n for n in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1") if n in net.layers]
     if names:
         return names
+    why = ""
     for types in ((torch.nn.ReLU,), ACTIVATIONS, (torch.nn.Conv2d,)):
         relus = image_maps(net, layers_of_type(net, types))
-        acts = _features(net, pixels, relus, "the image", maps_only=False) if relus else {}
+        try:
+            acts = _features(net, pixels, relus, "the image", maps_only=False) if relus else {}
+        except ValueError as e:   # e.g. one ReLU module called at several places (ResNet's blocks): try the next kind
+            why = f"; {e}"
+            continue
         names = [n for n in relus if acts[n].dim() == 4]
         if len(names) > 5 and types != (torch.nn.ReLU,):  # five spread over the depth, as Gatys et al.'s
             names = [names[round(i * (len(names) - 1) / 4)] for i in range(5)]
         if names:
             return names
     raise ValueError(f"{net.name} has no ReLU, activation or conv layers with feature maps: pass layers=[...] "
-                     f"(its layers: {list(net.layers)})")
+                     f"(its layers: {list(net.layers)}){why}")
 
 
 # --------------------------------------------------------------------------- shared
