@@ -89,7 +89,8 @@ outputs: setup
 student: setup
 	$(PY) etc/student.py
 
-# The API reference (pdoc) in docs/api/ (git-ignored); any pdoc warning fails the build.
+# The API reference (pdoc) in docs/api/ (git-ignored): a page for every public module (etc/docs.py); any pdoc
+# warning fails the build.
 docs: $(STAMP)
 	$(PY) etc/docs.py docs/api
 

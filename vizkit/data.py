@@ -30,8 +30,11 @@ FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
+"""Fashion-MNIST's ten class names, by label 0-9."""
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-MAX_PIXELS = 64_000_000  # refuse decompression bombs beyond ~8000 x 8000
+"""Where Debian's `dataset-fashion-mnist` package puts Fashion-MNIST; looked in before any download."""
+MAX_PIXELS = 64_000_000
+"""The most pixels `open_image` opens (about 8000 x 8000): larger files are refused as decompression bombs."""
 _FASHION_FILES = {
     True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -353,7 +356,9 @@ def _index_tensor(indices, n: int) -> torch.Tensor:
 # --------------------------------------------------------------------------- image folders
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
-UNLABELLED = -1  # the label of every item of a folder without class subfolders
+"""The file endings `ImageFolder` reads as images (any case); other files are skipped."""
+UNLABELLED = -1
+"""The label of every item of an `ImageFolder` without class subfolders."""
 
 
 class ImageFolder(torch.utils.data.Dataset):

@@ -24,8 +24,11 @@ from . import _check
 from .nets import Net, available_models, check_device, checkpoint_path, default_device, load, wrap
 
 ENV = "VIZKIT_IMAGENET"
-CPU_BUDGET = 30.0   # seconds one section may take on a CPU under "auto" (a notebook's Run All: 2 minutes in all)
-TIMEOUT = 2.0       # seconds the "can it be downloaded?" check waits, DNS included
+"""The environment variable that sets `imagenet_setting`'s default: auto, 1/true/yes/on or 0/false/no/off."""
+CPU_BUDGET = 30.0
+"""Seconds one ImageNet section may take on a CPU under "auto" (a notebook's Run All has 2 minutes in all)."""
+TIMEOUT = 2.0
+"""Seconds the "can the weights be downloaded?" check waits, DNS included."""
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 _hashes: dict[tuple[str, int, int], str] = {}   # (path, size, mtime) -> sha256 hex digest
 

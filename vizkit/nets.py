@@ -20,6 +20,7 @@ from .fashion_cnn import STD as FASHION_STD
 from .fashion_cnn import FashionCNN
 
 BUNDLED_WEIGHTS = Path(__file__).parent / "weights" / "fashion-cnn.pt"
+"""The trained fashion-cnn weights shipped inside the package (`make weights` rewrites them)."""
 
 
 class WeightsUnavailableError(FileNotFoundError):

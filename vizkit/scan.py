@@ -33,7 +33,9 @@ from .inspect.patches import TopPatches, _best, top_patches
 from .inspect.receptive import RF
 
 KINDS = ("top-patches", "features")
+"""What `python -m vizkit scan` can compute."""
 FORMAT = 1
+"""The version of the scan file's layout; `load_scan` refuses other versions."""
 
 
 def scan(kind: str, net: Any, data: Any, layers: str | list[str], out: PathLike, *, k: int = 9,

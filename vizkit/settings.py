@@ -98,7 +98,9 @@ def run_settings(options: Mapping[str, Any], what: str, takes: Sequence[str] = R
 
 
 SCHEDULES = ("onecycle", "constant")
+"""The learning-rate schedules `TrainSettings.schedule` takes."""
 AUGMENTS = (False, True, "flip", "flip+shift")
+"""The values `TrainSettings.augment` takes (True means "flip+shift")."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,7 @@ class SnapshotSettings:
 
 
 INITS = ("content", "noise")
+"""Where `StyleSettings.init` starts the image: the content photo or noise."""
 
 
 @dataclass(frozen=True)

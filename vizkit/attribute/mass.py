@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ..nets import Net
 
 METHODS = ("occlusion", "gradient", "SmoothGrad", "Grad-CAM", "guided Grad-CAM")
+"""The heat-map methods `heat_maps` computes, in its order."""
 
 
 def heat_maps(net: Net, x: ImageLike, target: Target, layer: str, window: int = 6, stride: int = 2, smooth: int = 16,

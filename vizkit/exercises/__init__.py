@@ -35,6 +35,7 @@ from .runner import (
 )
 
 EXERCISES: dict[str, Exercise | Predict | Find] = dict(IMPLEMENTS)
+"""Every exercise of the course, by the name `check` takes: an implement, predict or find exercise."""
 EXERCISES.update({p.name: p for p in PREDICTIONS})
 EXERCISES.update({f.name: f for f in FINDS})
 for _lesson in (lessons_inspect, lessons_attribute, lessons_optimize):

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 NOT_DONE = "not done yet: write your answer in the solution cell above (it still raises NotImplementedError)"
+"""What `check` says of an exercise whose solution cell still raises NotImplementedError."""
 
 
 @dataclass

@@ -17,6 +17,7 @@ from .._types import Features
 from .features import _check_features
 
 METHODS = ("pca", "tsne", "umap")
+"""The methods `embed` takes."""
 # Options embed sets itself, and the argument of embed that sets each.
 _OWN = {"n_components": "n_components=", "random_state": "seed="}
 

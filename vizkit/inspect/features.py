@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ..nets import Net
 
 METRICS = ("cosine", "euclidean")
+"""The distances `nearest`, `nearest_to` and `NeighbourIndex` take."""
 
 
 def one_layer(layer, name: str = "layer") -> str:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ..nets import Net
 
 NORMS = ["linf", "l2"]
+"""The norms `fgsm` and `pgd` bound the perturbation in."""
 
 
 def fgsm(net: Net, x: ImageLike, target: Targets = None, eps: float = 0.03,

@@ -41,6 +41,7 @@ class Result:
 
 
 OPTIMIZERS = ["adam", "lbfgs", "sign", "l2", "normalized"]
+"""The step rules `optimize` takes."""
 
 
 class Steepest(torch.optim.Optimizer):
