@@ -169,8 +169,10 @@ def run(path: Path, timeout_s: int) -> float:
     finish_bars(nb)
     nbformat.write(nb, path)
     png = picture(nb)
-    if png:
-        save_picture(png, PICTURES / f"{path.stem}.png")
+    if not png:
+        raise SystemExit(f"{path.name} shows no picture for the README: tag a cell that draws one (a matplotlib "
+                         "figure or an image) 'readme-picture'; its first image is used")
+    save_picture(png, PICTURES / f"{path.stem}.png")
     size = path.stat().st_size
     if size > MAX_BYTES:
         raise SystemExit(f"{path.name} is {size / 1e6:.1f} MB with its outputs (limit {MAX_BYTES / 1e6:.0f} MB): "

@@ -13,7 +13,8 @@ import torch
 from PIL import Image
 
 import vizkit as vk
-from vizkit.scan import main, scan
+from vizkit.cli import main
+from vizkit.scan import scan
 
 N, CHUNK, BROKEN = 3000, 1024, 2500     # three chunks: 0..1023, 1024..2047, 2048..2999 (the broken image's)
 LAYERS = ["relu2", "relu3"]

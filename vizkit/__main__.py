@@ -1,7 +1,7 @@
-"""python -m vizkit scan ...: long dataset scans (vizkit.scan), also under torchrun."""
+"""python -m vizkit scan ... | info: the command line (vizkit.cli), also under torchrun."""
 
 import sys
 
-from .scan import main
+from .cli import main
 
 sys.exit(main())

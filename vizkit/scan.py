@@ -180,12 +180,8 @@ def _data(spec: str, net: Any) -> Any:
     return ImageFolder(spec, net=net)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """python -m vizkit scan ...: the command line (torchrun starts one per process)."""
-    ap = argparse.ArgumentParser(prog="python -m vizkit", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("scan", help="top patches or features of every image, resumable, over torchrun's processes")
+def add_arguments(s: argparse.ArgumentParser) -> None:
+    """The arguments of `python -m vizkit scan` (vizkit.cli), added to its parser."""
     s.add_argument("kind", choices=KINDS)
     s.add_argument("--model", required=True, help="a vk.load name (fashion-cnn, alexnet, ...)")
     s.add_argument("--data", required=True, help="a folder of images, or fashion-mnist[:train|:test][:N]")
@@ -197,7 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--chunk", type=int, default=10240, help="images per resumable step (default 10240)")
     s.add_argument("--device", default=None, help="cpu or cuda (default: each process's GPU if any)")
     s.add_argument("--no-progress", action="store_true")
-    args = ap.parse_args(argv)
+
+
+def command(args: argparse.Namespace) -> int:
+    """Run `python -m vizkit scan` with its parsed arguments (torchrun starts one per process) -> exit status."""
     started = _start_group()
     try:
         from .nets import load
