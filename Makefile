@@ -68,16 +68,17 @@ browser: setup
 
 # pyproject.toml's lower bounds: the unit tests in a second venv holding the lowest allowed versions (torch apart;
 # see the script). Left to `make unit`, to keep CI within its time: the AlexNet notebook runs, and the tests of
-# torch's own machinery (fx graphs of every architecture family, torch.distributed), whose torch is the same pair.
+# torch's own machinery (fx graphs of every architecture family, torch.distributed), whose torch is the same pair,
+# and the check of CONTRIBUTING.md's commands, which tests documents rather than versions.
 lowest: setup
 	etc/lowest-versions.sh --ignore=tests/test_notebooks.py --ignore=tests/test_families.py \
-	  --ignore=tests/test_distributed.py --ignore=tests/test_scan.py
+	  --ignore=tests/test_distributed.py --ignore=tests/test_scan.py --ignore=tests/test_contributing.py
 
 test: lint unit notebooks browser lowest
 
 # Retrain the bundled fashion-cnn (minutes on two CPU cores); writes vizkit/weights/.
 weights: setup
-	$(PY) -m vizkit.train
+	$(PY) -m vizkit train
 
 # Run every notebook at its default parameters and save it with its outputs (what GitHub shows), write the
 # README's pictures and badges; each notebook must stay under 2 MB (etc/outputs.py).

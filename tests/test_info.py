@@ -60,4 +60,12 @@ def test_python_dash_m_runs_it_and_a_missing_command_is_named():
     done = subprocess.run([sys.executable, "-m", "vizkit", "info"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "torchvision:" in done.stdout, done.stderr
     done = subprocess.run([sys.executable, "-m", "vizkit"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and "{scan,info}" in done.stderr
+    assert done.returncode == 2 and "{scan,info,train,runs}" in done.stderr
+
+
+@pytest.mark.parametrize("command, words", [("train", "--epochs"), ("runs", "--only")])
+def test_train_and_runs_are_subcommands_with_their_own_help(command, words, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert stop.value.code == 0 and f"python -m vizkit {command}" in out and words in out

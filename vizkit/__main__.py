@@ -1,4 +1,4 @@
-"""python -m vizkit scan ... | info: the command line (vizkit.cli), also under torchrun."""
+"""python -m vizkit scan | info | train | runs: the command line (vizkit.cli); scan also under torchrun."""
 
 import sys
 

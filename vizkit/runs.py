@@ -1,6 +1,6 @@
 """Named training runs of fashion-cnn for notebooks 02 and 03, and the precomputed copies vizkit ships.
 
-`python -m vizkit.runs` retrains them at the notebooks' full size and rewrites vizkit/weights/runs/.
+`python -m vizkit runs` retrains them at the notebooks' full size and rewrites vizkit/weights/runs/.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def load(kind: str) -> dict[str, History]:
         raise KeyError(f"no precomputed runs called {kind!r}; choose one of {sorted(FULL)}")
     path = RUNS_DIR / f"{kind}.pt"
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; `python -m vizkit.runs` makes it")
+        raise FileNotFoundError(f"{path} is missing; `python -m vizkit runs` makes it")
     return read_runs(path)
 
 
@@ -98,7 +98,7 @@ def read_runs(path: PathLike) -> dict[str, History]:
     if not isinstance(saved, dict) or not saved or not all(isinstance(n, str) for n in saved):
         got = f"a dict with keys {list(saved)[:5]}" if isinstance(saved, dict) else type(saved).__name__
         raise ValueError(f"{str(path)!r} does not hold precomputed runs (a non-empty dict of run name -> "
-                         f"History.save's dict); got {got}. `python -m vizkit.runs` rewrites it")
+                         f"History.save's dict); got {got}. `python -m vizkit runs` rewrites it")
     if set(saved) == set(RUN_TYPES):
         raise ValueError(f"{str(path)!r} holds one training run, not precomputed runs (name -> run); "
                          "read it with vk.History.load")
@@ -109,7 +109,8 @@ def main(argv=None) -> None:
     """Retrain the runs at full size and write vizkit/weights/runs/{monitoring,filters}.pt."""
     from dataclasses import asdict
 
-    parser = argparse.ArgumentParser(description="Precompute the training runs of notebooks 02 and 03.")
+    parser = argparse.ArgumentParser(prog="python -m vizkit runs",
+                                     description="Precompute the training runs of notebooks 02 and 03.")
     parser.add_argument("--out", type=Path, default=RUNS_DIR)
     parser.add_argument("--only", choices=sorted(FULL), help="remake one kind of runs (default: both)")
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""A small, seeded training loop with per-epoch records; `python -m vizkit.train` makes fashion-cnn."""
+"""A small, seeded training loop with per-epoch records; `python -m vizkit train` makes fashion-cnn."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
-# The recipe behind the bundled weights; `python -m vizkit.train` reproduces them.
+# The recipe behind the bundled weights; `python -m vizkit train` reproduces them.
 RECIPE = dict(epochs=15, lr=0.05, weight_decay=5e-4, batch_size=128, momentum=0.9,
               schedule="onecycle", augment="flip", seed=0, width=32, hidden=256, dropout=0.3)
 
@@ -526,7 +526,8 @@ def main(argv=None) -> None:
     from .fashion_cnn import FashionCNN
     from .nets import fashion_net
 
-    parser = argparse.ArgumentParser(description="Train vizkit's bundled fashion-cnn on Fashion-MNIST.")
+    parser = argparse.ArgumentParser(prog="python -m vizkit train",
+                                     description="Train vizkit's bundled fashion-cnn on Fashion-MNIST.")
     parser.add_argument("--epochs", type=int, default=RECIPE["epochs"])
     parser.add_argument("--out", type=Path, default=WEIGHTS_DIR)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
