@@ -4,6 +4,7 @@ shapes for tensors and arrays, ranges for images."""
 import importlib
 import importlib.util
 import inspect
+import os
 import re
 from pathlib import Path
 
@@ -90,6 +91,11 @@ def test_every_public_module_has_a_page(api):
     missing = [m for m in modules if not (out / (m.replace(".", "/") + ".html")).exists()]
     assert not missing, f"public modules without a page in the API reference: {missing}"
     assert not list(out.rglob("_*.html")), "a page for an internal module"
+    # each page is linked from its package's page, so every page can be reached from vizkit.html
+    for module in modules[1:]:
+        parent, child = (out / (m.replace(".", "/") + ".html") for m in (module.rsplit(".", 1)[0], module))
+        href = os.path.relpath(child, parent.parent)
+        assert f'href="{href}"' in parent.read_text(), f"{module}'s page is not linked from its package's page"
     # what the guide tells contributors to use is there; internal constants are not
     hooks = (out / "vizkit" / "hooks.html").read_text()
     assert all(f'id="{name}"' in hooks for name in ("frozen", "preserved", "record", "resolve", "resolve_target"))

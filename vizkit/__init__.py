@@ -3,6 +3,18 @@
 Techniques run on the model's device (net.device; vk.load picks CUDA when there is one) whatever device their
 input is on. Tensors they return live there too, except occlusion maps, TopPatches and training snapshots (CPU);
 features, neighbours and embeddings are NumPy arrays.
+
+Everything below is also importable as `vk.<name>` (`import vizkit as vk`). Where each technique lives:
+
+- `vizkit.inspect`: the forward pass: activations, dead filters, filters, features and neighbours, embeddings,
+  receptive fields, top patches;
+- `vizkit.attribute`: back to pixels: deconvnet, backprop and guided backprop, saliency, Grad-CAM, occlusion;
+- `vizkit.optimize`: optimising an image: inversion, filter and class visualisation, adversarial examples,
+  DeepDream, texture synthesis, style transfer;
+- `vizkit.nets`, `vizkit.data`, `vizkit.hooks`: models, images and datasets, recording and layer lookup;
+- `vizkit.measure`: every number a notebook asserts; `vizkit.plot` and `vizkit.ui`: pictures and panels;
+- `vizkit.exercises`: the course's exercises and `check`; `vizkit.train`, `vizkit.runs`: training;
+- `vizkit.distributed`, `vizkit.scan`: dataset passes over several processes; `vizkit.cli`: `python -m vizkit`.
 """
 
 from . import distributed, measure, plot, runs
