@@ -122,3 +122,12 @@ def test_the_readme_links_the_guide_changelog_and_licence_and_names_every_stage_
     stages = re.search(r"^test:(.*)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()
     assert stages and all(f"`make {s}`" in README for s in stages), stages
     assert "mypy" in README and "lowest" in README
+
+
+def test_without_chromium_the_browser_test_skips_with_its_reason_and_passes():
+    """As the guide says: on a machine without Chromium, `make browser` (so `make test`) goes on, saying why."""
+    env = dict(os.environ, VIZKIT_CHROMIUM=str(ROOT / "no-chromium-here"))
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "tests/browser"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert "skipped" in done.stdout and "VIZKIT_CHROMIUM" in done.stdout and "passed" not in done.stdout
