@@ -119,3 +119,23 @@ def test_the_command_line_names_its_mistakes(tmp_path, capsys):
     with pytest.raises(ValueError, match="is not a finished vizkit scan"):
         torch.save({"x": 1}, tmp_path / "other.pt")
         vk.load_scan(tmp_path / "other.pt")
+
+
+class _Runs:
+    """A pickled object that would run code when an unsafe load unpickles it."""
+
+    def __reduce__(self):
+        return (exec, ("import pathlib; pathlib.Path('RAN').write_text('ran')",))
+
+
+def test_a_scan_file_is_read_safely_nothing_in_it_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    torch.save({"settings": {"format": 2, "kind": "features"}, "layers": {"relu5": _Runs()}}, tmp_path / "evil.pt")
+    with pytest.raises(ValueError, match="is not a finished vizkit scan"):
+        vk.load_scan(tmp_path / "evil.pt")
+    assert not (tmp_path / "RAN").exists()
+    # and what a scan writes holds tensors only: torch's safe load reads it whole
+    out = tmp_path / "feats.pt"
+    scan("features", vk.load("fashion-cnn"), vk.FashionMNIST(train=False).subset(300), "relu5", out, progress=False)
+    saved = torch.load(out, weights_only=True)
+    assert isinstance(saved["layers"]["relu5"], torch.Tensor)

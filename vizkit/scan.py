@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import shutil
 import sys
 from pathlib import Path
@@ -34,8 +35,9 @@ from .inspect.receptive import RF
 
 KINDS = ("top-patches", "features")
 """What `python -m vizkit scan` can compute."""
-FORMAT = 1
-"""The version of the scan file's layout; `load_scan` refuses other versions."""
+FORMAT = 2
+"""The version of the scan file's layout; `load_scan` refuses other versions (1 held NumPy arrays, which only
+an unsafe load can read; 2 holds tensors only)."""
 
 
 def scan(kind: str, net: Any, data: Any, layers: str | list[str], out: PathLike, *, k: int = 9,
@@ -82,11 +84,15 @@ def scan(kind: str, net: Any, data: Any, layers: str | list[str], out: PathLike,
 
 def load_scan(path: PathLike, dataset: Any = None) -> dict[str, TopPatches | np.ndarray]:
     """A finished scan: layer -> TopPatches (dataset= lets them crop) or (N, D) float32 features."""
-    saved = torch.load(Path(path), weights_only=False)
+    try:
+        saved = torch.load(Path(path), weights_only=True)   # tensors, numbers and strings: nothing runs
+    except pickle.UnpicklingError:
+        saved = None
     if not isinstance(saved, dict) or saved.get("settings", {}).get("format") != FORMAT:
-        raise ValueError(f"{str(path)!r} is not a finished vizkit scan (python -m vizkit scan ... --out)")
+        raise ValueError(f"{str(path)!r} is not a finished vizkit scan of format {FORMAT} (python -m vizkit scan ... "
+                         f"--out makes one; a scan of an older format must be run again)")
     if saved["settings"]["kind"] == "features":
-        return dict(saved["layers"])
+        return {layer: f.numpy() for layer, f in saved["layers"].items()}
     found: dict[str, TopPatches | np.ndarray] = {}
     for layer, f in saved["layers"].items():
         own = None if f["channel_rfs"] is None else tuple(RF(*r) for r in f["channel_rfs"])
@@ -103,7 +109,7 @@ def _pass(kind: str, net: Any, images: Any, layer: str, k: int, pool: str | None
 
 def _save(found: dict, path: Path) -> None:
     """Write atomically: a chunk file exists only once it is whole."""
-    layers = {layer: v if isinstance(v, np.ndarray) else
+    layers = {layer: torch.from_numpy(v) if isinstance(v, np.ndarray) else
               {"values": v.values, "indices": v.indices, "ys": v.ys, "xs": v.xs, "scanned": v.scanned,
                "rf": tuple(v.rf), "channel_rfs": None if v.channel_rfs is None else [tuple(r) for r in v.channel_rfs]}
               for layer, v in found.items()}
@@ -130,12 +136,12 @@ def _resume(parts: Path, settings: dict, chunks: int) -> list[int]:
 
 def _finish(parts: Path, out: Path, settings: dict, chunks: int) -> None:
     """(rank 0) Merge the chunks in order into OUT, then remove the parts folder."""
-    loaded = [torch.load(parts / f"chunk-{c:05d}.pt", weights_only=False) for c in range(chunks)]
+    loaded = [torch.load(parts / f"chunk-{c:05d}.pt", weights_only=True) for c in range(chunks)]
     layers: dict[str, Any] = {}
     for layer in settings["layers"]:
         pieces = [part[layer] for part in loaded]
         if settings["kind"] == "features":
-            layers[layer] = np.concatenate(pieces)
+            layers[layer] = torch.cat(pieces)
             continue
         merged = dict(pieces[0])
         for piece in pieces[1:]:   # the k best of both lists, ties to the lower index: as one pass
