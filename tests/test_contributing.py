@@ -1,6 +1,7 @@
 """The contributor's guide matches the code: every file, test, make target and command that CONTRIBUTING.md names
 exists and runs as written (pytest commands are collected, not run: each must select at least one test), its
-layout table covers the repository, and the README points to the guide, the changelog and the licence."""
+layout table covers the repository, every vizkit name it and the README use exists as code would read it, and the
+README points to the guide, the changelog and the licence."""
 
 import os
 import re
@@ -131,3 +132,32 @@ def test_without_chromium_the_browser_test_skips_with_its_reason_and_passes():
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:]
     assert "skipped" in done.stdout and "VIZKIT_CHROMIUM" in done.stdout and "passed" not in done.stdout
+
+
+def _resolve(dotted: str):
+    """The object a dotted name (vizkit.a.b, or vk.x for vizkit.x) names, as code reads it after `import vizkit`:
+    attributes first (vizkit.optimize is the function optimize), a submodule only where no attribute has the name."""
+    import importlib
+
+    parts = dotted.replace("vk.", "vizkit.", 1).split(".") if dotted.startswith("vk.") else dotted.split(".")
+    obj = importlib.import_module(parts[0])
+    for i, part in enumerate(parts[1:], 2):
+        obj = getattr(obj, part) if hasattr(obj, part) else importlib.import_module(".".join(parts[:i]))
+    return obj
+
+
+def test_every_python_name_the_guide_and_readme_use_exists():
+    code = _spans(GUIDE) + _spans(README) + re.findall(r"```python\n(.*?)```", GUIDE + README, re.S)
+    names = {m.rstrip(".") for text in code for m in re.findall(r"\b(?:vk|vizkit)\.[A-Za-z_][\w.]*", text)
+             if not MADE_UP.search(m)}
+    names = {n for n in names if not re.search(r"\.(py|ipynb|md|html|pt|json)$", n)}  # file names, not Python ones
+    assert len(names) > 30, sorted(names)
+    missing = []
+    for name in sorted(names):
+        try:
+            _resolve(name)
+        except (ImportError, AttributeError):
+            missing.append(name)
+    assert not missing, f"names that vizkit does not have: {missing}"
+    with pytest.raises((ImportError, AttributeError)):  # the guide's old mistake is caught
+        _resolve("vizkit.optimize.Result")
