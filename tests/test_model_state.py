@@ -118,6 +118,10 @@ TECHNIQUES = {
                         lambda net, x: vk.guided_grad_cam(net, x, 11, "conv3")),
     "occlusion": (lambda net, x: vk.occlusion(net, x, 3, 7, 7, progress=False),
                   lambda net, x: vk.occlusion(net, x, 3, 7, 0, progress=False)),
+    "occlusion_probs": (lambda net, x: vk.occlusion_probs(net, x, 7, 7, progress=False),
+                        lambda net, x: vk.occlusion_probs(net, x, 7, 7, fill=2.0, progress=False)),
+    "image_pixels": (lambda net, x: vk.image_pixels(net, x, size=20),
+                     lambda net, x: vk.image_pixels(net, x, size=-1)),
     "ProjectionPanel": (lambda net, x: ProjectionPanel(net, {"x": x[0].clamp(0, 1)}, layers=["conv2"]),
                         lambda net, x: ProjectionPanel(net, {"x": x[0].clamp(0, 1)}, layers=["fc5"])),
     "TopProjectionsPanel": (lambda net, x: TopProjectionsPanel(net, vk.FashionMNIST(train=False).subset(12),
@@ -334,3 +338,22 @@ def test_techniques_on_an_image_folder_leave_the_model_as_found(name, fresh_fash
     ds = vk.ImageFolder(folder_of_items, net=net)
     works, fails = IMAGE_FOLDER[name]
     assert_left_as_found(net, name, works, fails, ds)
+
+
+# Public functions that take net first but are not checked by the shared tables, and why.
+NOT_TECHNIQUES = {"preserved": "the guard itself (tests/test_hooks.py)", "record": "the recorder (tests/test_hooks.py)",
+                  "train": "changes the weights by design (test_training_changes_only_the_net_it_trains)"}
+
+
+def test_every_technique_is_in_the_shared_tables():
+    """Every public function that takes net first has a working and a failing call in TECHNIQUES or IMAGE_FOLDER
+    (so a new technique cannot skip the model-state test), unless NOT_TECHNIQUES says why not."""
+    import inspect
+    import re
+
+    called = {name for table in (TECHNIQUES, IMAGE_FOLDER) for works, fails in table.values() for f in (works, fails)
+              for name in re.findall(r"\bvk\.(\w+)\(", inspect.getsource(f))}
+    takes_net = {n for n in vk.__all__ if inspect.isfunction(getattr(vk, n))
+                 and next(iter(inspect.signature(getattr(vk, n)).parameters), None) == "net"}
+    missing = takes_net - called - set(NOT_TECHNIQUES)
+    assert not missing, f"public techniques without an entry in TECHNIQUES: {sorted(missing)}"
