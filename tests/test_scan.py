@@ -139,3 +139,16 @@ def test_a_scan_file_is_read_safely_nothing_in_it_runs(tmp_path, monkeypatch):
     scan("features", vk.load("fashion-cnn"), vk.FashionMNIST(train=False).subset(300), "relu5", out, progress=False)
     saved = torch.load(out, weights_only=True)
     assert isinstance(saved["layers"]["relu5"], torch.Tensor)
+
+
+def test_a_scan_is_refused_against_other_images_or_another_model(tmp_path):
+    net = vk.load("fashion-cnn")
+    data = vk.FashionMNIST(train=False).subset(300)
+    out = tmp_path / "top.pt"
+    scan("top-patches", net, data, "conv2", out, k=3, progress=False)
+    assert vk.load_scan(out, dataset=data, net=net)["conv2"].dataset is data
+    with pytest.raises(ValueError, match="scanned 300 images but dataset holds 400"):
+        vk.load_scan(out, dataset=vk.FashionMNIST(train=False).subset(400))
+    other = vk.load("fashion-cnn", pretrained=False)
+    with pytest.raises(ValueError, match=r"was scanned with fashion-cnn \(weights [0-9a-f]+\), not with this net"):
+        vk.load_scan(out, net=other)

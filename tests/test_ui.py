@@ -223,3 +223,44 @@ def test_activations_panel_shows_channels_last_layers_and_skips_layers_never_run
     assert ActivationsPanel(unused, {"noise": torch.rand(3, 8, 8)}).layer.options == ("conv",)
     assert ActivationsPanel(vk.wrap(Unused(), input_size=8, layers={}), {"noise": torch.rand(3, 8, 8)}).layer.options \
         == ("conv",)  # no aliases: every module path, the ones never run left out
+
+
+def test_panels_show_patches_found_beforehand_without_searching(fashion, fashion_test, tmp_path, monkeypatch):
+    """A scan's top patches (python -m vizkit scan, vk.load_scan) drive PatchesPanel and TopProjectionsPanel: the
+    same pictures as a live search, and no search runs."""
+    from vizkit.scan import scan
+    from vizkit.ui import PatchesPanel, TopProjectionsPanel
+
+    data = fashion_test.subset(200)
+    live = PatchesPanel(fashion, data, ["conv1", "conv3"], k=4)
+    live.layer.value = "conv3"
+    live.channel.value = 5
+    scan("top-patches", fashion, data, ["conv1", "conv3"], tmp_path / "top.pt", k=4, progress=False)
+    found = vk.load_scan(tmp_path / "top.pt", dataset=data, net=fashion)
+    monkeypatch.setattr("vizkit.ui._panel.top_patches", lambda *a, **k: pytest.fail("searched again"))
+    panel = PatchesPanel(fashion, data, ["conv1", "conv3"], k=4, found=found)
+    panel.layer.value = "conv3"
+    panel.channel.value = 5
+    assert panel.png() == live.png() and panel.last_error is None
+    zf = TopProjectionsPanel(fashion, data, ["conv3"], k=4, found={"conv3": found["conv3"]})
+    assert zf.crops("conv3", 5)[0].shape == (4, 20, 20, 1)
+
+
+@pytest.mark.parametrize("found, error, words", [
+    ([1, 2], TypeError, "found must be a dict layer -> TopPatches"),
+    ({"conv2": "patches"}, TypeError, "found must be a dict layer -> TopPatches"),
+    ("other layer", ValueError, "which the panel does not show"),
+    ("renamed", ValueError, "holds the top patches of layer 'conv1'"),
+    ("bigger data", ValueError, "lists dataset index"),
+])
+def test_found_patches_that_do_not_fit_the_panel_are_refused(fashion, fashion_test, found, error, words):
+    from vizkit.ui import PatchesPanel
+
+    data = fashion_test.subset(200)
+    if isinstance(found, str):
+        big = vk.top_patches(fashion, fashion_test.subset(1000) if found == "bigger data" else data, "conv1", k=4,
+                             progress=False)
+        found = {"conv3": big} if found == "other layer" else {"conv2" if found == "renamed" else "conv1": big}
+    layers = ["conv1", "conv2"] if "conv2" in found else ["conv1"]
+    with pytest.raises(error, match=words):
+        PatchesPanel(fashion, data, layers, k=4, found=found)

@@ -82,8 +82,11 @@ def scan(kind: str, net: Any, data: Any, layers: str | list[str], out: PathLike,
     return out
 
 
-def load_scan(path: PathLike, dataset: Any = None) -> dict[str, TopPatches | np.ndarray]:
-    """A finished scan: layer -> TopPatches (dataset= lets them crop) or (N, D) float32 features."""
+def load_scan(path: PathLike, dataset: Any = None, net: Any = None) -> dict[str, TopPatches | np.ndarray]:
+    """A finished scan: layer -> TopPatches (dataset= lets them crop) or (N, D) float32 features.
+
+    dataset: the images that were scanned (their number is checked); net: the model that scanned them (its name and
+    weights are checked), so a scan cannot be shown against other images or another model's layers by mistake."""
     try:
         saved = torch.load(Path(path), weights_only=True)   # tensors, numbers and strings: nothing runs
     except pickle.UnpicklingError:
@@ -91,7 +94,15 @@ def load_scan(path: PathLike, dataset: Any = None) -> dict[str, TopPatches | np.
     if not isinstance(saved, dict) or saved.get("settings", {}).get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} is not a finished vizkit scan of format {FORMAT} (python -m vizkit scan ... "
                          f"--out makes one; a scan of an older format must be run again)")
-    if saved["settings"]["kind"] == "features":
+    made = saved["settings"]
+    if net is not None and _fingerprint(net) != made["model"]:
+        raise ValueError(f"{str(path)!r} was scanned with {made['model']}, not with this net ({_fingerprint(net)}): "
+                         f"load the model the scan was made with")
+    n = None if dataset is None else _check.length(dataset)
+    if dataset is not None and n != made["images"]:
+        raise ValueError(f"{str(path)!r} scanned {made['images']} images but dataset holds {n}: pass the dataset the "
+                         f"scan was made on (python -m vizkit scan --data)")
+    if made["kind"] == "features":
         return {layer: f.numpy() for layer, f in saved["layers"].items()}
     found: dict[str, TopPatches | np.ndarray] = {}
     for layer, f in saved["layers"].items():

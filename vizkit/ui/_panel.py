@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import html
 import io
@@ -398,10 +399,11 @@ class TopPatchesPanel(Panel):
     """A layer menu and a channel slider over the top-k patches of a dataset: each layer is searched once, on first
     use, with the panel's progress bar; subclasses draw a channel's patches."""
 
-    def _search(self, net, dataset, layers, k: int, batch_size: int, owner: str, continuous: bool = True) -> None:
+    def _search(self, net, dataset, layers, k: int, batch_size: int, owner: str, continuous: bool = True,
+                found=None) -> None:
         layers, self.k, self.batch_size = dataset_panel(net, dataset, layers, k, batch_size, owner)
         self.net, self.dataset = net, dataset
-        self._tops: dict = {}
+        self._tops: dict = found_patches(found, layers, dataset, owner)
         self.layer = widgets.Dropdown(options=list(layers), description="layer")
         self.channel = widgets.IntSlider(0, 0, 1, description="channel", continuous_update=continuous)
         self._layout(widgets.HBox([self.layer, self.channel]))
@@ -419,6 +421,28 @@ class TopPatchesPanel(Panel):
     def _on_layer(self, change) -> None:
         self._set_max(self.channel, self.top().values.shape[0] - 1)
         self._timed_render()
+
+
+def found_patches(found, layers: list[str], dataset, owner: str) -> dict[str, TopPatches]:
+    """A panel's found= (layer -> TopPatches searched beforehand, e.g. vk.load_scan's), checked against its layers
+    and dataset -> the same, each cropping from the panel's dataset; None -> {} (every layer searched on first use)."""
+    if found is None:
+        return {}
+    if not isinstance(found, Mapping) or not all(isinstance(v, TopPatches) for v in found.values()):
+        raise TypeError(f"{owner}: found must be a dict layer -> TopPatches (vk.top_patches's or vk.load_scan's) "
+                        f"or None; got {type(found).__name__}")
+    out = {}
+    for layer, tp in found.items():
+        if layer not in layers:
+            raise ValueError(f"{owner}: found holds layer {layer!r}, which the panel does not show (layers={layers})")
+        if tp.layer != layer:
+            raise ValueError(f"{owner}: found[{layer!r}] holds the top patches of layer {tp.layer!r}")
+        top = int(tp.indices.max()) if tp.indices.numel() else -1
+        if top >= len(dataset):
+            raise ValueError(f"{owner}: found[{layer!r}] lists dataset index {top} but dataset holds {len(dataset)} "
+                             f"images: pass the dataset the patches were searched in")
+        out[layer] = dataclasses.replace(tp, dataset=dataset)
+    return out
 
 
 def check_k(k, batch_size, n: int) -> tuple[int, int]:

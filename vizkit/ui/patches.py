@@ -85,11 +85,12 @@ class FieldPanel(Panel):
 
 class PatchesPanel(TopPatchesPanel):
     """Layer and channel sliders over the top-k patches of a dataset; each layer is searched once
-    (with a progress bar) and cached, so moving the channel only redraws."""
+    (with a progress bar) and cached, so moving the channel only redraws. found: layer -> TopPatches searched
+    beforehand (vk.load_scan's, from `python -m vizkit scan`), shown instead of searching those layers."""
 
-    def __init__(self, net, dataset, layers: list[str], k: int = 9, batch_size: int = 256):
+    def __init__(self, net, dataset, layers: list[str], k: int = 9, batch_size: int = 256, found=None):
         super().__init__()
-        self._search(net, dataset, layers, k, batch_size, "PatchesPanel")
+        self._search(net, dataset, layers, k, batch_size, "PatchesPanel", found=found)
 
     def result(self, layer: str | None = None) -> TopPatches:
         """The TopPatches of a layer (searched on first use, with a progress bar)."""

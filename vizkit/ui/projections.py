@@ -102,12 +102,13 @@ class TopProjectionsPanel(TopPatchesPanel):
     """Zeiler & Fergus's figure, live: for a layer and channel, the top-k image patches of a dataset
     and, beside them, the deconvnet projection of the same unit in each image, cropped alike.
 
-    Each layer's search runs once (progress bar); each channel's k projections are computed once."""
+    Each layer's search runs once (progress bar); each channel's k projections are computed once. found: layer ->
+    TopPatches searched beforehand (vk.load_scan's), shown instead of searching those layers."""
 
-    def __init__(self, net, dataset, layers: list[str], k: int = 9, batch_size: int = 256):
+    def __init__(self, net, dataset, layers: list[str], k: int = 9, batch_size: int = 256, found=None):
         super().__init__()
         self._proj: dict = {}
-        self._search(net, dataset, layers, k, batch_size, "TopProjectionsPanel", continuous=False)
+        self._search(net, dataset, layers, k, batch_size, "TopProjectionsPanel", continuous=False, found=found)
 
     def crops(self, layer: str | None = None, channel: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(patches, projections): two (k, h, w, 3) arrays, the field crops and their deconvnet crops."""
