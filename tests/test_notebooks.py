@@ -124,3 +124,31 @@ def test_every_notebook_with_a_model_switch_is_covered():
             if cell["cell_type"] == "code" and ("imagenet_section(" in source or "download=False" in source):
                 assert i in section_cells(nb), f"{nb.name}, cell {i}: an ImageNet section without the {TAG!r} tag"
     assert {nb.name[:2] for nb in SECTION_NOTEBOOKS} >= {"03", "10", "11", "12", "13", "14", "15"}
+
+
+@pytest.fixture(scope="module")
+def fashion_scan(tmp_path_factory):
+    """A top-patches scan of all 10,000 Fashion-MNIST test images at notebooks 06 and 07's default layers, as
+    `python -m vizkit scan top-patches --model fashion-cnn --data fashion-mnist:test --layers conv1,conv2,conv3`."""
+    import vizkit as vk
+    from vizkit.scan import scan
+
+    out = tmp_path_factory.mktemp("scan") / "fashion-top9.pt"
+    return scan("top-patches", vk.load("fashion-cnn"), vk.FashionMNIST(train=False), ["conv1", "conv2", "conv3"],
+                out, k=9, progress=False)
+
+
+@pytest.mark.parametrize("notebook", [nb for nb in NOTEBOOKS if nb.name[:3] in ("06_", "07_")], ids=lambda p: p.stem)
+def test_a_scan_made_beforehand_drives_the_top_patch_panels(notebook, fashion_scan, tmp_path):
+    """With VIZKIT_SCAN, notebooks 06 and 07 show the scan's top patches over every image, and every cell (its
+    asserts included) still passes."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.reads(notebook.read_text(), as_version=4)
+    env = dict(os.environ, VIZKIT_SCAN=str(fashion_scan), VIZKIT_SMOKE="1", VIZKIT_OFFLINE="1", MPLBACKEND="Agg")
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute(
+        env=env)
+    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stdout")
+    assert f"over 10000 images (scanned beforehand: {fashion_scan})" in text or \
+        f"among 10000 images (scanned beforehand: {fashion_scan})" in text, text[:2000]

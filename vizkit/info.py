@@ -16,7 +16,7 @@ DEPENDENCIES = ("torch", "torchvision", "numpy", "pillow", "matplotlib", "ipywid
                 "scipy", "umap-learn", "openTSNE", "tqdm")
 """The distributions vizkit depends on (pyproject.toml's dependencies), whose versions a report lists."""
 SETTINGS = ("VIZKIT_DEVICE", "VIZKIT_DATA", "VIZKIT_CACHE", "VIZKIT_OFFLINE", "VIZKIT_IMAGENET", "VIZKIT_MODEL",
-            "VIZKIT_PHOTOS", "VIZKIT_SMOKE", "TORCH_HOME", "OMP_NUM_THREADS", "OMP_WAIT_POLICY")
+            "VIZKIT_PHOTOS", "VIZKIT_SCAN", "VIZKIT_SMOKE", "TORCH_HOME", "OMP_NUM_THREADS", "OMP_WAIT_POLICY")
 """The environment variables that change what vizkit or torch does; a report lists those that are set."""
 
 
