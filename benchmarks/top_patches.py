@@ -1,5 +1,6 @@
 """top_patches against a bare forward pass over the same images and batch size (goal: at most 10 %
-slower), and its peak memory at two dataset sizes (goal: flat).
+slower), its peak memory at two dataset sizes (goal: flat), and several layers in one pass (top_patches_of, what
+`python -m vizkit scan` runs) against one pass per layer (goal: about the cost of the deepest layer's pass alone).
 
     python benchmarks/top_patches.py
 """
@@ -11,6 +12,7 @@ import torch
 from _timing import best_of
 
 import vizkit as vk
+from vizkit.inspect.patches import top_patches_of
 
 
 def bare(model, net, data, batch):
@@ -45,6 +47,13 @@ def main():
         t_bare = best_of(lambda upto=upto: bare(net.model.features[:upto], net, data, batch))
         t = best_of(lambda layer=layer: vk.top_patches(net, data, layer, k=9, batch_size=batch, progress=False))
         print(f"{layer:6} {t:14.2f} {t_bare:31.2f} {t / t_bare:6.2f}")
+    layers = ["conv1", "conv2", "conv3"]
+    t_each = best_of(lambda: [vk.top_patches(net, data, layer, k=9, batch_size=batch, progress=False)
+                              for layer in layers])
+    t_one = best_of(lambda: top_patches_of(net, data, layers, k=9, batch_size=batch, progress=False))
+    t_last = best_of(lambda: vk.top_patches(net, data, layers[-1], k=9, batch_size=batch, progress=False))
+    print(f"\n{', '.join(layers)}: one pass per layer {t_each:.2f} s, one pass for all {t_one:.2f} s "
+          f"({t_each / t_one:.2f}x faster); {layers[-1]} alone {t_last:.2f} s (one pass / that: {t_one / t_last:.2f})")
     print("\npeak resident memory of a process running top_patches(conv3, k=9) (the 10,000-image test set")
     print("is loaded in both cases, 7.5 MiB as uint8):")
     for size in (1000, 10000):

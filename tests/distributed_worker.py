@@ -2,9 +2,10 @@
 
     python -m torch.distributed.run --standalone --nproc_per_node=2 tests/distributed_worker.py OUT CASE
 
-CASE "passes": features, top patches, dead filters and layer statistics, saved with the items this rank read to
-OUT/rank<r>.pt. "broken": one item in rank 1's shard cannot be read. "mismatch": the ranks ask for different
-layers. Any error is also written to OUT/error<r>.txt before the rank exits with it.
+CASE "passes": features, top patches (of one layer, and of two in one pass), dead filters and layer statistics,
+saved with the items this rank read to OUT/rank<r>.pt. "broken": one item in rank 1's shard cannot be read.
+"mismatch": the ranks ask for different layers. Any error is also written to OUT/error<r>.txt before the rank
+exits with it.
 """
 
 import sys
@@ -14,11 +15,14 @@ import torch
 import torch.distributed as dist
 
 import vizkit as vk
+from vizkit.inspect.patches import top_patches_of
 
 N = 3000
 BROKEN = 2500   # in rank 1's shard: batches of 256, so rank 0 reads items 0..1535 and rank 1 the rest
 PASSES = {"features": ("relu3", dict(pool="avg")), "flat": ("pool2", {}), "top_patches": ("relu2", dict(k=9)),
-          "dead_filters": ("relu3", {}), "layer_stats": ("relu1", {}), "evaluate": (None, {})}
+          "top_patches_of": (["conv3", "conv1"], dict(k=4)), "dead_filters": ("relu3", {}),
+          "layer_stats": ("relu1", {}), "evaluate": (None, {})}
+FIELDS = ("values", "indices", "ys", "xs", "scanned")
 
 
 class Recording(torch.utils.data.Dataset):
@@ -52,7 +56,10 @@ def run_passes(net, data) -> dict:
             found[what] = vk.features(net, data, layer, progress=False, **options)
         elif what == "top_patches":
             top = vk.top_patches(net, data, layer, progress=False, **options)
-            found[what] = {f: getattr(top, f) for f in ("values", "indices", "ys", "xs", "scanned")}
+            found[what] = {f: getattr(top, f) for f in FIELDS}
+        elif what == "top_patches_of":   # several layers in one pass, as python -m vizkit scan does
+            tops = top_patches_of(net, data, layer, progress=False, **options)
+            found[what] = {f"{name} {f}": getattr(top, f) for name, top in tops.items() for f in FIELDS}
         elif what == "dead_filters":
             found[what] = vk.dead_filters(net, data, layer)
         elif what == "evaluate":

@@ -53,8 +53,9 @@ def test_two_processes_give_what_one_gives(tmp_path, one_process):
         assert found.keys() == one_process.keys()
         for what in ("features", "flat"):
             assert found[what].shape == one_process[what].shape and np.array_equal(found[what], one_process[what])
-        for field, value in one_process["top_patches"].items():
-            assert torch.equal(found["top_patches"][field], value), field
+        for what in ("top_patches", "top_patches_of"):
+            for field, value in one_process[what].items():
+                assert torch.equal(found[what][field], value), (what, field)
         assert torch.equal(found["dead_filters"], one_process["dead_filters"])
         assert found["evaluate"] == one_process["evaluate"] > 0.8
         for stat, value in one_process["layer_stats"].items():

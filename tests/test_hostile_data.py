@@ -479,3 +479,22 @@ def test_inputs_are_not_changed_in_place(env):
     vk.activations(env.net, x, "conv1")
     env.net.predict(x.float())
     assert x.dtype == torch.float64 and x.requires_grad and torch.equal(x.detach(), kept)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("bad", [None, float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("shape", [(0, 3), (1,), (7, 5), (2, 3, 4, 5)])
+def test_the_finite_check_agrees_with_torch_isfinite(dtype, bad, shape):
+    """_check.finite (every dataset pass runs it on every batch, by its extremes) refuses exactly what
+    torch.isfinite(x).all() refuses, wherever the bad value sits."""
+    from vizkit import _check
+
+    x = torch.randn(shape).to(dtype)
+    if bad is not None and x.numel():
+        x.view(-1)[torch.randint(x.numel(), ())] = bad
+    if bool(torch.isfinite(x).all()):
+        assert _check.finite(x, "x") is x
+    else:
+        with pytest.raises(ValueError, match="x contains 1 NaN or infinite value"):
+            _check.finite(x, "x")
+    assert _check.finite(torch.tensor([1, 2]), "ints") is not None   # integers are always finite

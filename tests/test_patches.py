@@ -112,3 +112,21 @@ def test_top_patches_reports_progress_to_a_callback(fashion, fashion_test):
     assert torch.equal(found.values, vk.top_patches(fashion, data, "conv2", k=3, progress=False).values)
     with pytest.raises(TypeError, match="callback"):
         vk.top_patches(fashion, data, "conv2", callback="print")
+
+
+def test_several_layers_in_one_pass_give_what_each_gives_alone(fashion, fashion_test):
+    """top_patches_of (the scan's one pass over several layers) agrees exactly with top_patches layer by layer."""
+    from vizkit.inspect.patches import top_patches_of
+
+    data = fashion_test.subset(300)
+    together = top_patches_of(fashion, data, ["conv3", "conv1", "relu2"], k=5, batch_size=64, progress=False)
+    assert list(together) == ["conv3", "conv1", "relu2"]
+    for layer, tp in together.items():
+        alone = vk.top_patches(fashion, data, layer, k=5, batch_size=64, progress=False)
+        for field in ("values", "indices", "ys", "xs", "scanned"):
+            assert torch.equal(getattr(tp, field), getattr(alone, field)), (layer, field)
+        assert (tp.rf, tp.channel_rfs, tp.layer) == (alone.rf, alone.channel_rfs, layer) and tp.dataset is alone.dataset
+    with pytest.raises(TypeError, match="non-empty list of different layer names"):
+        top_patches_of(fashion, data, ["conv1", "conv1"], progress=False)
+    with pytest.raises(ValueError, match="'fc5' gives .* not maps"):
+        top_patches_of(fashion, data, ["conv1", "fc5"], progress=False)

@@ -30,7 +30,7 @@ from . import _check
 from ._types import PathLike
 from .distributed import _fingerprint, _Shard, world
 from .inspect.features import features
-from .inspect.patches import TopPatches, _best, top_patches
+from .inspect.patches import TopPatches, _best, top_patches_of
 from .inspect.receptive import RF
 
 KINDS = ("top-patches", "features")
@@ -74,7 +74,7 @@ def scan(kind: str, net: Any, data: Any, layers: str | list[str], out: PathLike,
             if c in done:
                 continue
             images = _Shard(data, range(start, min(n, start + chunk)))
-            found = {layer: _pass(kind, net, images, layer, k, pool, batch_size) for layer in layers}
+            found = _pass(kind, net, images, layers, k, pool, batch_size)
             if rank == 0:
                 _save(found, parts / f"chunk-{c:05d}.pt")
             bar.update(len(images.indices))
@@ -112,10 +112,12 @@ def load_scan(path: PathLike, dataset: Any = None, net: Any = None) -> dict[str,
     return found
 
 
-def _pass(kind: str, net: Any, images: Any, layer: str, k: int, pool: str | None, batch_size: int) -> Any:
+def _pass(kind: str, net: Any, images: Any, layers: list[str], k: int, pool: str | None, batch_size: int) -> dict:
+    """One chunk's results, layer -> features or TopPatches; the top patches of every layer come from one pass."""
     if kind == "features":
-        return features(net, images, layer, batch_size=batch_size, pool=pool, progress=False)
-    return top_patches(net, images, layer, k=k, batch_size=batch_size, progress=False)
+        return {layer: features(net, images, layer, batch_size=batch_size, pool=pool, progress=False)
+                for layer in layers}
+    return top_patches_of(net, images, layers, k=k, batch_size=batch_size, progress=False)
 
 
 def _save(found: dict, path: Path) -> None:

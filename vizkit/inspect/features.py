@@ -78,24 +78,40 @@ def layer_outputs(net: Net, images: Images, layer: str, batch_size: int = 256, p
     Forward passes run under no_grad; the caller's grad mode is untouched between batches, and
     the model is left as found (also if the caller stops early). callback(images done, total) after each batch.
     """
-    resolve(net, one_layer(layer))
+    one_layer(layer)
+    passes = layers_outputs(net, images, [layer], batch_size, progress, desc, callback)
+    try:
+        for outputs in passes:
+            yield outputs[layer]
+    finally:
+        passes.close()  # a caller that stops early leaves the model as found at once, not when collected
+
+
+def layers_outputs(net: Net, images: Images, layers: list[str], batch_size: int = 256, progress: bool = True,
+                   desc: str = "", callback: Callback | None = None):
+    """Yield {layer: output} for each batch of images: several layers from one forward pass, which stops after the
+    last of them to run (as layer_outputs does for one)."""
+    for layer in layers:
+        resolve(net, one_layer(layer))
     batch_size = _check.integer(batch_size, "batch_size", 1)
-    with preserved(net), record(net, [layer], stop=True) as out:
+    with preserved(net), record(net, layers, stop=True) as out:
         net.model.eval()
-        bar = tqdm(total=_count(images), desc=desc or layer, unit="img", disable=not progress, mininterval=0.5)
+        bar = tqdm(total=_count(images), desc=desc or ", ".join(layers), unit="img", disable=not progress,
+                   mininterval=0.5)
         seen = 0
         try:
             for x in input_batches(net, images, batch_size):
                 with torch.no_grad():
                     out.forward(x)
                 # a NaN would rank or average silently wrong downstream: say where it came from
-                _check.finite(out[layer], f"layer {layer!r}'s output for images {seen}..{seen + len(x) - 1} "
-                                          f"(are the model's weights finite?)")
+                for layer in layers:
+                    _check.finite(out[layer], f"layer {layer!r}'s output for images {seen}..{seen + len(x) - 1} "
+                                              f"(are the model's weights finite?)")
                 seen += len(x)
                 bar.update(len(x))
                 if callback is not None:
                     callback(seen, bar.total)
-                yield out[layer]
+                yield {layer: out[layer] for layer in layers}
         finally:
             bar.close()
 

@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 from .. import _check
 from .._types import Callback, Images
 from ..distributed import finish, share
-from .features import _count, flag, layer_outputs, one_layer
+from .features import _count, flag, layers_outputs, one_layer
 from .receptive import RF, channel_fields, receptive_field
 
 if TYPE_CHECKING:
@@ -195,52 +195,68 @@ def top_patches(net: Net, images: Images, layer: str, k: int = 9, batch_size: in
     callback(images done, total), if given, runs after each batch (a panel's progress bar).
     Under torch.distributed each process searches its shard and all get the merged result (vizkit.distributed).
     """
+    return top_patches_of(net, images, [one_layer(layer)], k, batch_size, progress, callback)[layer]
+
+
+def top_patches_of(net: Net, images: Images, layers: list[str], k: int = 9, batch_size: int = 256,
+                   progress: bool = True, callback: Callback | None = None) -> dict[str, TopPatches]:
+    """top_patches of several layers from one pass over the images (each forward pass stops after the last of them
+    to run) -> layer -> TopPatches, each exactly as top_patches gives it alone; what `python -m vizkit scan` uses."""
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be a function (done, total) or None; got {callback!r}")
     k = _check.integer(k, "k", 1)
     batch_size = _check.integer(batch_size, "batch_size", 1)
     progress = flag(progress, "progress")
-    one_layer(layer)
+    if not isinstance(layers, (list, tuple)) or not layers or len(set(layers)) != len(layers):
+        raise TypeError(f"layers must be a non-empty list of different layer names; got {layers!r}")
+    layers = [one_layer(layer) for layer in layers]
     n = _count(images)
     if n == 0:
         raise ValueError("top_patches got no images (an empty dataset or tensor)")
     dataset, ids = _source(images)
-    rf = receptive_field(net, layer, local=True)
-    own = tuple(channel_fields(net, layer, local=True))
-    part = share(images, n, batch_size, "top_patches", model=net, layer=layer, k=k)
+    rfs = {layer: receptive_field(net, layer, local=True) for layer in layers}
+    owns = {layer: tuple(channel_fields(net, layer, local=True)) for layer in layers}
+    part = share(images, n, batch_size, "top_patches", model=net, layer=layers[0] if len(layers) == 1 else layers,
+                 k=k)
+    Best = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
-    def scan() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        best: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+    def scan() -> dict[str, Best]:
+        best: dict[str, Best] = {}
         shard_ids, m, seen = ids[part.span.start:part.span.stop], len(part.span), 0
-        for a in layer_outputs(net, part.images, layer, batch_size, progress and part.rank == 0,
-                               desc=f"top patches {layer}" + (f" (rank 0 of {part.size})" if part.shared else ""),
-                               callback=callback if part.rank == 0 else None):
-            if a.dim() != 4:
-                raise ValueError(f"layer {layer!r} gives {tuple(a.shape[1:])} outputs, not maps; "
-                                 "top_patches needs a convolutional layer")
-            b, c, h, w = a.shape
-            if seen + b > m:
-                raise ValueError(f"the data yielded more than the {n} images it says it holds")
-            flat = a.float().reshape(b, c, h * w)
-            vals, pos = (t.cpu() for t in flat.max(dim=2))  # first position of the maximum; kept on the CPU
-            batch_ids = shard_ids[seen:seen + b].view(b, 1).expand(b, c)
-            cand = (vals.T, batch_ids.T.contiguous(), (pos // w).T, (pos % w).T)
-            if best is None:
-                best = (torch.full((c, k), -torch.inf), torch.full((c, k), -1, dtype=torch.int64),
-                        torch.zeros((c, k), dtype=torch.int64), torch.zeros((c, k), dtype=torch.int64))
-            values, indices, ys, xs = (torch.cat([o, nw], 1) for o, nw in zip(best, cand))
-            best = _best(values, indices, ys, xs, k)
-            seen += b
+        desc = f"top patches {', '.join(layers)}" + (f" (rank 0 of {part.size})" if part.shared else "")
+        for outputs in layers_outputs(net, part.images, layers, batch_size, progress and part.rank == 0, desc=desc,
+                                      callback=callback if part.rank == 0 else None):
+            for layer, a in outputs.items():
+                if a.dim() != 4:
+                    raise ValueError(f"layer {layer!r} gives {tuple(a.shape[1:])} outputs, not maps; "
+                                     "top_patches needs a convolutional layer")
+                b, c, h, w = a.shape
+                if seen + b > m:
+                    raise ValueError(f"the data yielded more than the {n} images it says it holds")
+                flat = a.float().reshape(b, c, h * w)
+                vals, pos = (t.cpu() for t in flat.max(dim=2))  # first position of the maximum; kept on the CPU
+                batch_ids = shard_ids[seen:seen + b].view(b, 1).expand(b, c)
+                cand = (vals.T, batch_ids.T.contiguous(), (pos // w).T, (pos % w).T)
+                old = best.get(layer) or (torch.full((c, k), -torch.inf), torch.full((c, k), -1, dtype=torch.int64),
+                                          torch.zeros((c, k), dtype=torch.int64),
+                                          torch.zeros((c, k), dtype=torch.int64))
+                values, indices, ys, xs = (torch.cat([o, nw], 1) for o, nw in zip(old, cand))
+                best[layer] = _best(values, indices, ys, xs, k)
+            seen += len(next(iter(outputs.values())))
         if seen != m:
             raise ValueError(f"expected {n} images but the data yielded {part.span.start + seen} (a DataLoader with "
                              f"drop_last=True skips the last ones: pass drop_last=False)")
-        assert best is not None  # m >= 1 images were searched
         return best
 
     parts = [p for p in finish(part, scan) if p is not None]
-    # the shards' lists merged: the k best of all candidates, ties to the lower index, as in one pass
-    best: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] = parts[0]
-    if len(parts) > 1:
-        values, indices, ys, xs = (torch.cat(fs, 1) for fs in zip(*parts))
-        best = _best(values, indices, ys, xs, k)
-    return TopPatches(*best, layer, rf, dataset, ids, None if len(set(own)) <= 1 else own)
+    found = {}
+    for layer in layers:
+        # the shards' lists merged: the k best of all candidates, ties to the lower index, as in one pass
+        shards: list[Best] = [p[layer] for p in parts]
+        best = shards[0]
+        if len(shards) > 1:
+            values, indices, ys, xs = (torch.cat(fs, 1) for fs in zip(*shards))
+            best = _best(values, indices, ys, xs, k)
+        own = owns[layer]
+        found[layer] = TopPatches(*best, layer, rfs[layer], dataset, ids, None if len(set(own)) <= 1 else own)
+    return found
