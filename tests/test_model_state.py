@@ -14,6 +14,7 @@ from PIL import Image
 from torch import nn
 
 import vizkit as vk
+from vizkit.inspect.patches import top_patches_of
 from vizkit.optimize import objectives, param
 from vizkit.train import take_snapshot
 from vizkit.ui import (
@@ -82,6 +83,9 @@ TECHNIQUES = {
                         lambda net, x: vk.receptive_field(net, "conv9")),
     "top_patches": (lambda net, x: vk.top_patches(net, x.repeat(5, 1, 1, 1), "conv2", k=2, progress=False),
                     lambda net, x: vk.top_patches(net, x, "fc4", progress=False)),
+    "top_patches_of": (lambda net, x: top_patches_of(net, x.repeat(5, 1, 1, 1), ["conv1", "conv2"], k=2,
+                                                     progress=False),
+                       lambda net, x: top_patches_of(net, x, ["conv2", "fc4"], progress=False)),
     "FieldPanel": (lambda net, x: FieldPanel(net, {"x": x[0].clamp(0, 1)}),
                    lambda net, x: FieldPanel(net, {"x": x[0].clamp(0, 1)}, layers=["conv9"])),
     "PatchesPanel": (lambda net, x: PatchesPanel(net, vk.FashionMNIST(train=False).subset(20), ["conv2"], k=2),
